@@ -1,0 +1,247 @@
+// Geometry and address math
+export {
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PTRS_PER_TABLE,
+  PTRS_PER_PTE,
+  PMD_SHIFT,
+  PMD_SIZE,
+  PUD_SHIFT,
+  PUD_SIZE,
+  PGDIR_SHIFT,
+  PGDIR_SIZE,
+  CONT_PTES,
+  CONT_PTE_SIZE,
+  VA_BITS,
+  VA_LIMIT,
+  PFN_LIMIT,
+  pteIndex,
+  pmdIndex,
+  pudIndex,
+  pgdIndex,
+  alignDown,
+  pmdAddrEnd,
+  pteContAddrEnd,
+} from './geometry.js';
+
+// Present-PTE encoding
+export {
+  pteBits,
+  PTE_VALID,
+  PTE_TYPE_PAGE,
+  PTE_ATTRINDX_SHIFT,
+  PTE_ATTRINDX_MASK,
+  PTE_USER,
+  PTE_RDONLY,
+  PTE_SHARED_SHIFT,
+  PTE_SHARED,
+  PTE_AF,
+  PTE_NG,
+  PTE_PRESENT_INVALID,
+  PTE_LO_PFN_MASK,
+  PTE_HI_PFN_MASK,
+  PTE_HI_GP,
+  PTE_HI_WRITE,
+  PTE_HI_DBM,
+  PTE_HI_CONT,
+  PTE_HI_PXN,
+  PTE_HI_UXN,
+  PTE_HI_DIRTY,
+  PTE_HI_SPECIAL,
+  PTE_HI_DEVMAP,
+  PTE_HI_UFFD_WP,
+  ptePfn,
+  pfnLo,
+  pfnHi,
+  pteNone,
+  pteValid,
+  ptePresentInvalid,
+  ptePresent,
+  pteProtnone,
+  pteCont,
+  pteValidCont,
+  pteWrite,
+  pteRdonly,
+  pteHwDirty,
+  pteSwDirty,
+  pteDirty,
+  pteYoung,
+  pteSpecial,
+  pteUffdWp,
+  pteUser,
+  pteUserExec,
+  pteSame,
+  pteMkclean,
+  pteMkdirty,
+  pteWrprotect,
+  pteMkwrite,
+  pteMkold,
+  pteMkyoung,
+  pteMkuffdWp,
+  pteClearUffdWp,
+  pteMkcont,
+  pteMknoncont,
+  pteMkspecial,
+  pteMkinvalid,
+  pteMkvalid,
+  pteSetPfn,
+  pteToBigInt,
+  pteFromBigInt,
+  pteHex,
+  makeUserPte,
+} from './pte.js';
+export type { PteBits, UserPteOptions } from './pte.js';
+
+// Softleaf (non-present) encoding
+export {
+  PTE_SWP_EXCLUSIVE,
+  PTE_SWP_UFFD_WP,
+  SWP_TYPE_SHIFT,
+  SWP_TYPE_MASK,
+  SWP_OFFSET_BITS,
+  MAX_SWAPFILES,
+  SWP_HWPOISON,
+  SWP_MIGRATION_READ,
+  SWP_MIGRATION_READ_EXCLUSIVE,
+  SWP_MIGRATION_WRITE,
+  SWP_DEVICE_WRITE,
+  SWP_DEVICE_READ,
+  SWP_DEVICE_EXCLUSIVE,
+  SWP_PTE_MARKER,
+  SWP_MIG_YOUNG_BIT,
+  SWP_MIG_DIRTY_BIT,
+  PTE_MARKER_UFFD_WP,
+  PTE_MARKER_POISONED,
+  PTE_MARKER_GUARD,
+  PTE_MARKER_MASK,
+  softleafType,
+  softleafOffset,
+  softleafIsSwap,
+  softleafIsMigration,
+  softleafIsMigrationWrite,
+  softleafIsDevicePrivate,
+  softleafIsDeviceExclusive,
+  softleafIsHwpoison,
+  softleafIsMarker,
+  softleafHasPfn,
+  softleafPfn,
+  softleafMigrationYoung,
+  softleafMigrationDirty,
+  pteMarkerBits,
+  pteSwpExclusive,
+  pteSwpUffdWp,
+  pteSwpMkexclusive,
+  pteSwpClearExclusive,
+  pteSwpMkuffdWp,
+  pteSwpClearUffdWp,
+  mkSwapPte,
+  mkMigrationPte,
+  mkDevicePrivatePte,
+  mkDeviceExclusivePte,
+  mkHwpoisonPte,
+  mkMarkerPte,
+} from './softleaf.js';
+export type { MigrationAccess } from './softleaf.js';
+export { decodePte, encodePte } from './codec.js';
+export type {
+  PteValue,
+  NonePte,
+  PresentPte,
+  SwapPte,
+  MigrationPte,
+  DevicePrivatePte,
+  DeviceExclusivePte,
+  HwpoisonPte,
+  MarkerPte,
+} from './codec.js';
+
+// PMD level
+export {
+  PMD_TYPE_MASK,
+  PMD_TYPE_TABLE,
+  PMD_TYPE_SECT,
+  HPAGE_PMD_NR,
+  pmdNone,
+  pmdPresent,
+  pmdIsTable,
+  pmdTransHuge,
+  pmdLeaf,
+  pmdPfn,
+  isPmdMigrationEntry,
+  isPmdDevicePrivateEntry,
+  pmdMkhuge,
+} from './pmd.js';
+export { pmdpGet, peekPmd, setPmdAt, pmdpHugeGetAndClear } from './pmdops.js';
+
+// Profiles, machine, page tables
+export { archProfile, Machine } from './profile.js';
+export type { ArchName, ArchProfile, ArchProfileOptions, GatherVariant, MachineOptions } from './profile.js';
+export { PageTables, UpperTable, PmdTable, PteTable, fixedSizeFolios, pteLockId, pmdLockId, bytesPerPte } from './tables.js';
+export type { FolioBounds, PageTablesOptions } from './tables.js';
+
+// contpte internals (arch-private in the kernel; exported for tests and the engine's invariants)
+export { contpteTryFold, contpteTryUnfold, contpteConvert, contpteTryUnfoldPartial } from './contpte-api.js';
+
+// Public ptep API
+export {
+  ptepGet,
+  ptepGetLockless,
+  pteBatchHint,
+  setPtes,
+  setPteAt,
+  __setPte,
+  pteClear,
+  ptepGetAndClear,
+  ptepGetAndClearFull,
+  getAndClearFullPtes,
+  getAndClearPtes,
+  clearFullPtes,
+  clearPtes,
+  peekPte,
+  pokePte,
+} from './ptep.js';
+export {
+  wrprotectPtes,
+  ptepSetWrprotect,
+  clearYoungDirtyPtes,
+  CYDP_CLEAR_YOUNG,
+  CYDP_CLEAR_DIRTY,
+  ptepTestAndClearYoung,
+  ptepClearFlushYoung,
+  ptepSetAccessFlags,
+  pteAccessible,
+  ptepClearFlush,
+} from './ptep-flags.js';
+export { hwAccess } from './hw.js';
+
+// TLB
+export {
+  MAX_DVM_OPS,
+  MAX_TLBI_RANGE_PAGES,
+  X86_SINGLE_PAGE_FLUSH_CEILING,
+  tlbiOpsForRange,
+  dsbIsh,
+  flushTlbPageNosync,
+  flushTlbPage,
+  __flushTlbRangeNosync,
+  __flushTlbRange,
+  flushTlbRange,
+  flushTlbMm,
+} from './tlb.js';
+export { tlbMayHoldStale, tlbStaleVas, tlbStaleCount } from './tlbtrack.js';
+export {
+  TlbUnmapBatch,
+  archTlbbatchShouldDefer,
+  setTlbUbcFlushPending,
+  tryToUnmapFlush,
+  tryToUnmapFlushDirty,
+  flushTlbBatchedPending,
+  incTlbFlushPending,
+  decTlbFlushPending,
+} from './tlbbatch.js';
+
+// Invariants and the worked example
+export { contpteBlockState, contpteBlockProblem, checkContpteInvariants } from './invariants.js';
+export type { BlockState } from './invariants.js';
+export { workedExample64K } from './example.js';
+export type { WorkedExampleOptions, WorkedExampleResult, UnmapCounts } from './example.js';

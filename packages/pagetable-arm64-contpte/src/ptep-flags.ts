@@ -1,0 +1,248 @@
+import { EV, FoliolabError } from '@foliolab/ledger';
+import { checkRange, checkSlot, checkWords } from './check.js';
+import { contpteConvert, contpteTryUnfoldPartial } from './contpte.js';
+import { CONT_PTES, CONT_PTE_SIZE } from './geometry.js';
+import {
+  CYDP_CLEAR_DIRTY,
+  CYDP_CLEAR_YOUNG,
+  rawClearFlushYoung,
+  rawClearYoungDirtyPtes,
+  rawPtepSetWrprotect,
+  rawSetAccessFlags,
+  rawTestAndClearYoung,
+  rawWrprotectFrom,
+  storePte,
+} from './primitives.js';
+import { PTE_AF, PTE_HI_CONT, PTE_HI_DIRTY, PTE_HI_WRITE, PTE_RDONLY, PTE_VALID, ptePresent, pteSame, pteValid, pteBits, type PteBits } from './pte.js';
+import { doPtepGet, doPtepGetAndClear } from './ptep.js';
+import type { PageTables, PteTable } from './tables.js';
+import { doFlushTlbPage, doFlushTlbRange, doFlushTlbRangeNosync } from './tlb.js';
+
+/*
+ * Write-protect, young/dirty and access-flag updates of the public ptep API
+ * (spec §6), per profile as in ptep.ts.
+ */
+
+const CONT_MASK = CONT_PTES - 1;
+const gathered = pteBits();
+
+function checkPresent(fn: string, t: PteTable, i: number, nr: number): void {
+  for (let k = i; k < i + nr; k++) {
+    if (!ptePresent(t.lo[k]!, t.hi[k]!)) throw new FoliolabError('EINVAL', `${fn}: slot ${k} is not present`, { index: k });
+  }
+}
+
+/** x86 atomic bit op on the PTE (`clear_bit` / `test_and_clear_bit`): [I] charged as one PTE_CMPXCHG. */
+function x86AtomicStore(t: PteTable, i: number, lo: number, hi: number): void {
+  t.mm.ledger.charge(EV.PTE_CMPXCHG);
+  storePte(t, i, lo >>> 0, hi >>> 0);
+}
+
+function x86Wrprotect(t: PteTable, i: number): void {
+  const lo = t.lo[i]!;
+  let hi = t.hi[i]!;
+  if ((hi & PTE_HI_WRITE) !== 0 && (lo & PTE_RDONLY) === 0) hi |= PTE_HI_DIRTY;
+  x86AtomicStore(t, i, lo | PTE_RDONLY, hi & ~PTE_HI_WRITE);
+}
+
+/**
+ * `wrprotect_ptes(mm, addr, ptep, nr)` (targets must be present).
+ * contpte nr == 1: read; if CONT, `__contpte_try_unfold`; then the CMPXCHG
+ * loop from the value read (CONT cleared). contpte nr > 1:
+ * `contpte_try_unfold_partial`, then nr × (read + CMPXCHG); no TLBI.
+ * arm64-nocont: nr × (read + CMPXCHG). x86: nr × atomic clear_bit.
+ */
+export function wrprotectPtes(table: PteTable, index: number, nr: number): void {
+  checkRange('wrprotectPtes', table, index, nr);
+  checkPresent('wrprotectPtes', table, index, nr);
+  const mm = table.mm;
+  if (mm.x86) {
+    for (let k = index; k < index + nr; k++) x86Wrprotect(table, k);
+    return;
+  }
+  if (mm.contpte && nr === 1) {
+    mm.ledger.charge(EV.PTE_READ);
+    const lo = table.lo[index]!;
+    let hi = table.hi[index]!;
+    if ((hi & PTE_HI_CONT) !== 0) {
+      if (mm.userMm) contpteConvert(table, index, lo, hi & ~PTE_HI_CONT);
+      hi = (hi & ~PTE_HI_CONT) >>> 0;
+    }
+    rawWrprotectFrom(table, index, lo, hi);
+    return;
+  }
+  if (mm.contpte) contpteTryUnfoldPartial(table, index, nr);
+  for (let k = index; k < index + nr; k++) rawPtepSetWrprotect(table, k);
+}
+
+/** `ptep_set_wrprotect` = `wrprotect_ptes(…, 1)`. */
+export function ptepSetWrprotect(table: PteTable, index: number): void {
+  wrprotectPtes(table, index, 1);
+}
+
+export { CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG };
+
+function x86TestAndClearYoung(t: PteTable, i: number): boolean {
+  t.mm.ledger.charge(EV.PTE_READ);
+  const lo = t.lo[i]!;
+  if ((lo & PTE_AF) === 0) return false;
+  x86AtomicStore(t, i, lo & ~PTE_AF, t.hi[i]!);
+  return true;
+}
+
+/**
+ * `clear_young_dirty_ptes(vma, addr, ptep, nr, flags)` (targets present).
+ * contpte: nr == 1 reads the entry; if it is not CONT, the plain path. Else
+ * read the last and first entries, widen to their blocks if CONT, then the
+ * plain path (`__clear_young_dirty_ptes`: per entry a read, then a WRITE when
+ * clearing both bits, else a CMPXCHG loop). No unfold, no TLBI.
+ * x86 (generic): young only → `ptep_test_and_clear_young`; else XCHG + WRITE.
+ */
+export function clearYoungDirtyPtes(table: PteTable, index: number, nr: number, flags: number): void {
+  checkRange('clearYoungDirtyPtes', table, index, nr);
+  if (flags !== CYDP_CLEAR_YOUNG && flags !== CYDP_CLEAR_DIRTY && flags !== (CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)) {
+    throw new FoliolabError('EINVAL', `clearYoungDirtyPtes: flags ${String(flags)} not a CYDP combination`, { flags });
+  }
+  checkPresent('clearYoungDirtyPtes', table, index, nr);
+  const mm = table.mm;
+  const l = mm.ledger;
+  if (mm.x86) {
+    for (let k = index; k < index + nr; k++) {
+      if (flags === CYDP_CLEAR_YOUNG) {
+        x86TestAndClearYoung(table, k);
+        continue;
+      }
+      doPtepGetAndClear(table, k, gathered);
+      let lo = gathered.lo;
+      let hi = gathered.hi;
+      if ((flags & CYDP_CLEAR_YOUNG) !== 0) lo &= ~PTE_AF;
+      if ((flags & CYDP_CLEAR_DIRTY) !== 0) {
+        hi &= ~PTE_HI_DIRTY;
+        lo |= PTE_RDONLY;
+      }
+      l.charge(EV.PTE_WRITE);
+      storePte(table, k, lo >>> 0, hi >>> 0);
+    }
+    return;
+  }
+  if (!mm.contpte) {
+    rawClearYoungDirtyPtes(table, index, nr, flags);
+    return;
+  }
+  if (nr === 1) {
+    l.charge(EV.PTE_READ);
+    if ((table.hi[index]! & PTE_HI_CONT) === 0) {
+      rawClearYoungDirtyPtes(table, index, 1, flags);
+      return;
+    }
+  }
+  let start = index;
+  let end = index + nr;
+  l.charge(EV.PTE_READ, 2);
+  if ((table.hi[end - 1]! & PTE_HI_CONT) !== 0) end = Math.ceil(end / CONT_PTES) * CONT_PTES;
+  if ((table.hi[start]! & PTE_HI_CONT) !== 0) start -= start & CONT_MASK;
+  rawClearYoungDirtyPtes(table, start, end - start, flags);
+}
+
+function contpteTestAndClearYoung(t: PteTable, i: number): boolean {
+  const base = i - (i & CONT_MASK);
+  let young = false;
+  for (let k = base; k < base + CONT_PTES; k++) if (rawTestAndClearYoung(t, k)) young = true;
+  return young;
+}
+
+/**
+ * `ptep_test_and_clear_young`. arm64: read; not valid-CONT → read +
+ * CMPXCHG loop; valid-CONT (contpte) → 16 × (read + CMPXCHG), no unfold.
+ * x86: read, then test_and_clear_bit only if young.
+ */
+export function ptepTestAndClearYoung(table: PteTable, index: number): boolean {
+  checkSlot('ptepTestAndClearYoung', table, index);
+  const mm = table.mm;
+  if (mm.x86) return x86TestAndClearYoung(table, index);
+  if (!mm.contpte) return rawTestAndClearYoung(table, index);
+  mm.ledger.charge(EV.PTE_READ);
+  if ((table.lo[index]! & PTE_VALID) === 0 || (table.hi[index]! & PTE_HI_CONT) === 0) return rawTestAndClearYoung(table, index);
+  return contpteTestAndClearYoung(table, index);
+}
+
+/**
+ * `ptep_clear_flush_young`. arm64: as test-and-clear; if young, a
+ * `flush_tlb_page_nosync` (single entry) or, on a CONT block, a 64K
+ * `__flush_tlb_range_nosync` — no trailing DSB either way. x86: no flush.
+ */
+export function ptepClearFlushYoung(table: PteTable, index: number): boolean {
+  checkSlot('ptepClearFlushYoung', table, index);
+  const mm = table.mm;
+  if (mm.x86) return x86TestAndClearYoung(table, index);
+  if (!mm.contpte) return rawClearFlushYoung(table, index);
+  mm.ledger.charge(EV.PTE_READ);
+  if ((table.lo[index]! & PTE_VALID) === 0 || (table.hi[index]! & PTE_HI_CONT) === 0) return rawClearFlushYoung(table, index);
+  const young = contpteTestAndClearYoung(table, index);
+  if (young) {
+    const start = table.vaOf(index - (index & CONT_MASK));
+    doFlushTlbRangeNosync(mm, start, start + CONT_PTE_SIZE);
+  }
+  return young;
+}
+
+/**
+ * `ptep_set_access_flags(vma, addr, ptep, entry, dirty)`; returns whether the
+ * entry changed. arm64: read; not valid-CONT → `__ptep_set_access_flags`
+ * (read, CMPXCHG loop, `flush_tlb_page` if dirty). valid-CONT: gathering
+ * `ptep_get` (G); unchanged → 0; WRITE unchanged → 16 per-entry updates and a
+ * 64K `__flush_tlb_range` if dirty; else unfold and a single-entry update.
+ * x86: read; if changed and dirty, one WRITE of `entry`; no flush.
+ */
+export function ptepSetAccessFlags(table: PteTable, index: number, entryLo: number, entryHi: number, dirty: boolean): boolean {
+  checkSlot('ptepSetAccessFlags', table, index);
+  checkWords('ptepSetAccessFlags', entryLo, entryHi);
+  checkPresent('ptepSetAccessFlags', table, index, 1);
+  const mm = table.mm;
+  const l = mm.ledger;
+  if (mm.x86) {
+    l.charge(EV.PTE_READ);
+    const changed = !pteSame(table.lo[index]!, table.hi[index]!, entryLo, entryHi);
+    if (changed && dirty) {
+      l.charge(EV.PTE_WRITE);
+      storePte(table, index, entryLo, entryHi);
+    }
+    return changed;
+  }
+  if (!mm.contpte) return rawSetAccessFlags(table, index, entryLo, entryHi, dirty);
+  l.charge(EV.PTE_READ);
+  const ehi = (entryHi & ~PTE_HI_CONT) >>> 0;
+  if (!pteValid(table.lo[index]!, 0) || (table.hi[index]! & PTE_HI_CONT) === 0) return rawSetAccessFlags(table, index, entryLo, ehi, dirty);
+  const orig = doPtepGet(table, index, gathered);
+  const oLo = orig.lo;
+  const oHi = (orig.hi & ~PTE_HI_CONT) >>> 0;
+  if (oLo === entryLo >>> 0 && oHi === ehi) return false;
+  if ((oHi & PTE_HI_WRITE) === (ehi & PTE_HI_WRITE)) {
+    const base = index - (index & CONT_MASK);
+    for (let k = base; k < base + CONT_PTES; k++) rawSetAccessFlags(table, k, entryLo, ehi, false);
+    if (dirty) {
+      const start = table.vaOf(base);
+      doFlushTlbRange(mm, start, start + CONT_PTE_SIZE);
+    }
+  } else {
+    if (mm.userMm) contpteConvert(table, index, oLo, oHi);
+    rawSetAccessFlags(table, index, entryLo, ehi, dirty);
+  }
+  return true;
+}
+
+/** `pte_accessible(mm, pte)`: a TLB flush pending on the mm ? present : valid (arm64; x86 is equivalent here). */
+export function pteAccessible(mm: PageTables, lo: number, hi: number): boolean {
+  return mm.tlbFlushPending > 0 ? ptePresent(lo, hi) : pteValid(lo, hi);
+}
+
+/**
+ * Generic `ptep_clear_flush`: `ptep_get_and_clear` (may unfold), then
+ * `flush_tlb_page` (DSB_ISHST, TLBI_VA, DSB_ISH) if `pte_accessible`.
+ */
+export function ptepClearFlush(table: PteTable, index: number, out: PteBits): PteBits {
+  checkSlot('ptepClearFlush', table, index);
+  doPtepGetAndClear(table, index, out);
+  if (pteAccessible(table.mm, out.lo, out.hi)) doFlushTlbPage(table.mm, table.vaOf(index));
+  return out;
+}

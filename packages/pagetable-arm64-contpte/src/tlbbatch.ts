@@ -1,0 +1,128 @@
+import { EV, FoliolabError } from '@foliolab/ledger';
+import { checkVaRange } from './geometry.js';
+import type { Machine } from './profile.js';
+import { pteAccessible } from './ptep-flags.js';
+import { pteDirty } from './pte.js';
+import { PageTables } from './tables.js';
+import { doFlushTlbMm, doFlushTlbRangeNosync, dsbIsh } from './tlb.js';
+import { tlbMarkAll } from './tlbtrack.js';
+
+/*
+ * Deferred TLB flushing in reclaim (spec §7): mm/rmap.c
+ * set_tlb_ubc_flush_pending / try_to_unmap_flush{,_dirty} /
+ * flush_tlb_batched_pending (≈v6.12+), with the arm64 and x86
+ * arch_tlbbatch_* hooks.
+ */
+
+/** `struct tlbflush_unmap_batch` (current->tlb_ubc). */
+export class TlbUnmapBatch {
+  /** `flush_required`. */
+  flushRequired = false;
+  /** `writable`: some deferred PTE was dirty; flush before writeback. */
+  writable = false;
+  /** x86 `arch.cpumask` as the mms whose CPUs must be flushed (arm64 keeps no state). */
+  readonly mms: PageTables[] = [];
+  constructor(readonly machine: Machine) {}
+}
+
+function checkBatch(fn: string, batch: TlbUnmapBatch, mm?: PageTables): void {
+  if (!(batch instanceof TlbUnmapBatch)) throw new FoliolabError('EINVAL', `${fn}: not a TlbUnmapBatch`, {});
+  if (mm !== undefined && (!(mm instanceof PageTables) || mm.machine !== batch.machine)) {
+    throw new FoliolabError('EINVAL', `${fn}: the mm is not on the batch's machine`, {});
+  }
+}
+
+/**
+ * `arch_tlbbatch_should_defer(mm)`. arm64: true unless the REPEAT_TLBI
+ * erratum. x86: only if another CPU is in mm_cpumask.
+ */
+export function archTlbbatchShouldDefer(mm: PageTables): boolean {
+  if (mm.x86) return mm.profile.x86OtherCpus > 0;
+  return !mm.profile.repeatTlbiErratum;
+}
+
+/**
+ * `set_tlb_ubc_flush_pending(mm, pteval, start, end)`: returns at once if
+ * `!pte_accessible(pteval)`. Else TLB_PENDING_ADD, `arch_tlbbatch_add_pending`
+ * (arm64: `__flush_tlb_range_nosync` — the TLBIs are issued now, only the
+ * DSB_ISH is deferred; x86: no instruction, the mm's CPUs join the batch),
+ * `flush_required`, ATOMIC_TLBBATCH for `mm->tlb_flush_batched`, and
+ * `writable` if the merged pteval is dirty.
+ */
+export function setTlbUbcFlushPending(batch: TlbUnmapBatch, mm: PageTables, pteLo: number, pteHi: number, start: number, end: number): void {
+  checkBatch('setTlbUbcFlushPending', batch, mm);
+  checkVaRange('setTlbUbcFlushPending', start, end);
+  if (!pteAccessible(mm, pteLo, pteHi)) return;
+  const l = mm.ledger;
+  l.charge(EV.TLB_PENDING_ADD);
+  if (mm.x86) {
+    if (batch.mms[batch.mms.length - 1] !== mm && !batch.mms.includes(mm)) batch.mms.push(mm);
+  } else {
+    doFlushTlbRangeNosync(mm, start, end);
+  }
+  batch.flushRequired = true;
+  l.charge(EV.ATOMIC_TLBBATCH);
+  mm.tlbFlushBatchedPending++;
+  if (pteDirty(pteLo, pteHi)) batch.writable = true;
+}
+
+/**
+ * `arch_tlbbatch_flush`. arm64: one DSB_ISH (completes the TLBIs issued by
+ * add_pending). x86: a full flush on every batched CPU — [I] counted as one
+ * X86_FLUSH_ALL per CPU (local + x86OtherCpus) and an X86_IPI per remote CPU.
+ */
+function archTlbbatchFlush(batch: TlbUnmapBatch): void {
+  const m = batch.machine;
+  if (m.profile.arch === 'arm64') {
+    dsbIsh(m);
+    return;
+  }
+  const remote = m.profile.x86OtherCpus;
+  m.ledger.charge(EV.X86_FLUSH_ALL, 1 + remote);
+  if (remote > 0) m.ledger.charge(EV.X86_IPI, remote);
+  for (const mm of batch.mms) tlbMarkAll(mm);
+  batch.mms.length = 0;
+  m.dsbGen++;
+}
+
+/** `try_to_unmap_flush`: if a flush is required, TLB_BATCH_FLUSH + `arch_tlbbatch_flush`; clears the batch. */
+export function tryToUnmapFlush(batch: TlbUnmapBatch): void {
+  checkBatch('tryToUnmapFlush', batch);
+  if (!batch.flushRequired) return;
+  batch.machine.ledger.charge(EV.TLB_BATCH_FLUSH);
+  archTlbbatchFlush(batch);
+  batch.flushRequired = false;
+  batch.writable = false;
+}
+
+/** `try_to_unmap_flush_dirty`: flush only if a deferred PTE was dirty. */
+export function tryToUnmapFlushDirty(batch: TlbUnmapBatch): void {
+  checkBatch('tryToUnmapFlushDirty', batch);
+  if (batch.writable) tryToUnmapFlush(batch);
+}
+
+/**
+ * `flush_tlb_batched_pending(mm)` (called under the PTL before zap/mprotect
+ * touch PTEs): if batched flushes are pending on the mm, the arch hook
+ * (arm64: DSB_ISH; x86: `flush_tlb_mm`) and an ATOMIC_TLBBATCH cmpxchg.
+ * [I] Outside the spec; modeled for the engine.
+ */
+export function flushTlbBatchedPending(mm: PageTables): void {
+  if (!(mm instanceof PageTables)) throw new FoliolabError('EINVAL', 'flushTlbBatchedPending: not a PageTables', {});
+  if (mm.tlbFlushBatchedPending === mm.tlbFlushBatchedFlushed) return;
+  if (mm.x86) doFlushTlbMm(mm);
+  else dsbIsh(mm.machine);
+  mm.ledger.charge(EV.ATOMIC_TLBBATCH);
+  mm.tlbFlushBatchedFlushed = mm.tlbFlushBatchedPending;
+}
+
+/** `inc_tlb_flush_pending(mm)`: makes `pte_accessible` count present-invalid entries. */
+export function incTlbFlushPending(mm: PageTables): void {
+  mm.tlbFlushPending++;
+}
+
+/** `dec_tlb_flush_pending(mm)`. */
+export function decTlbFlushPending(mm: PageTables): void {
+  if (mm.tlbFlushPending === 0) throw new FoliolabError('EINVAL', 'decTlbFlushPending: no flush pending', {});
+  mm.tlbFlushPending--;
+}
