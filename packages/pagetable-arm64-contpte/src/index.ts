@@ -176,7 +176,7 @@ export { pmdpGet, peekPmd, setPmdAt, pmdpHugeGetAndClear } from './pmdops.js';
 // Profiles, machine, page tables
 export { archProfile, Machine } from './profile.js';
 export type { ArchName, ArchProfile, ArchProfileOptions, GatherVariant, MachineOptions } from './profile.js';
-export { PageTables, UpperTable, PmdTable, PteTable, fixedSizeFolios, pteLockId, pmdLockId, bytesPerPte } from './tables.js';
+export { PageTables, UpperTable, PmdTable, PteTable, fixedSizeFolios, pteLockId, pmdLockId, bytesPerPte, pageTableBytes } from './tables.js';
 export type { FolioBounds, PageTablesOptions } from './tables.js';
 
 // contpte internals (arch-private in the kernel; exported for tests and the engine's invariants)

@@ -15,7 +15,7 @@ import {
   type PteBits,
 } from './pte.js';
 import type { PteTable } from './tables.js';
-import { tlbMarkChanged } from './tlbtrack.js';
+import { tlbMarkChanged, tlbState } from './tlbtrack.js';
 
 /*
  * arm64 private PTE primitives (the `__` API of arch/arm64/include/asm/
@@ -73,7 +73,7 @@ export function rawGetAndClearFullPtes(t: PteTable, i: number, nr: number, out: 
   t.mm.ledger.charge(EV.PTE_XCHG, nr);
   const los = t.lo;
   const his = t.hi;
-  const st = t.tlb;
+  const st = tlbState(t);
   let rlo = los[i]!;
   let rhi = his[i]!;
   los[i] = 0;

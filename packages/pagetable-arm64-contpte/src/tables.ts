@@ -73,8 +73,12 @@ export class PteTable {
   readonly level = 3;
   readonly lo = new Uint32Array(PTRS_PER_TABLE);
   readonly hi = new Uint32Array(PTRS_PER_TABLE);
-  /** @internal TLB visibility per PTE: bit 0 = changed, no TLBI yet; bit 1 = TLBI issued, DSB pending. */
-  readonly tlb: Uint8Array | null;
+  /**
+   * @internal TLB visibility per PTE: bit 0 = changed, no TLBI yet; bit 1 =
+   * TLBI issued, DSB pending. Allocated on the first tracked change and
+   * dropped again once every change is complete, so a quiet table costs nothing.
+   */
+  tlb: Uint8Array | null = null;
   /** @internal `Machine.dsbGen` when the in-flight TLBIs of this table were issued. */
   tlbiGen = 0;
   /** @internal index range holding in-flight (bit 1) entries. */
@@ -93,7 +97,6 @@ export class PteTable {
     readonly pmdTable: PmdTable,
     readonly pmdIndex: number,
   ) {
-    this.tlb = mm.trackTlb ? new Uint8Array(PTRS_PER_TABLE) : null;
   }
 
   /** VA mapped by slot `index`. */
@@ -136,6 +139,11 @@ export class PageTables {
   /** @internal */
   readonly x86: boolean;
   private readonly tables: AnyTable[] = [];
+
+  /** Number of table pages at every level (PGD, PUD, PMD and PTE tables). */
+  get nrTables(): number {
+    return this.tables.length;
+  }
 
   constructor(machine: Machine, options: PageTablesOptions = {}) {
     this.machine = machine;
@@ -265,7 +273,14 @@ export function pmdLockId(table: PmdTable): number {
   return table.ptl;
 }
 
-/** Bytes of simulator memory per PTE slot: 8 (descriptor) + 1 with TLB tracking. */
+/** Bytes of simulator memory per PTE slot: 8 (descriptor) + 1 with TLB tracking while a change is in flight. */
 export function bytesPerPte(mm: PageTables): number {
   return 8 + (mm.trackTlb ? 1 : 0);
+}
+
+/** Simulator bytes held by all of `mm`'s tables (descriptor arrays plus TLB state), for memory budgets. */
+export function pageTableBytes(mm: PageTables): number {
+  let tlb = 0;
+  for (const t of mm.pteTables) tlb += t.tlb?.byteLength ?? 0;
+  return mm.nrTables * PTRS_PER_TABLE * 8 + tlb;
 }

@@ -16,9 +16,15 @@ import type { PageTables, PteTable } from './tables.js';
 const NEED = 1;
 const INFLIGHT = 2;
 
+/** @internal The table's TLB state array, allocated on first use (null when tracking is off). */
+export function tlbState(table: PteTable): Uint8Array | null {
+  if (table.tlb === null && table.mm.trackTlb) table.tlb = new Uint8Array(PTRS_PER_TABLE);
+  return table.tlb;
+}
+
 /** Record that slot `i` changed while it may have been cached (old value valid). */
 export function tlbMarkChanged(table: PteTable, i: number): void {
-  const st = table.tlb;
+  const st = tlbState(table);
   if (st === null) return;
   const s = st[i]!;
   if ((s & NEED) === 0) {
@@ -32,6 +38,7 @@ function sweep(table: PteTable, st: Uint8Array, gen: number): void {
   for (let i = table.inflLo; i <= table.inflHi; i++) st[i] = st[i]! & NEED;
   table.inflLo = PTRS_PER_TABLE;
   table.inflHi = -1;
+  if (table.nrNeed === 0) table.tlb = null; // everything completed: a quiet table holds no state
 }
 
 /** A TLBI covering slots [i0, i1) of `table` was issued. */
@@ -86,13 +93,15 @@ export function tlbMayHoldStale(mm: PageTables, va: number): boolean {
   checkVa('tlbMayHoldStale', va);
   const t = mm.pteTableOf(va);
   if (t === null || t.tlb === null) return false;
-  return stale(t, t.tlb, pteIndex(va));
+  sweep(t, t.tlb, mm.machine.dsbGen);
+  return t.tlb !== null && stale(t, t.tlb, pteIndex(va));
 }
 
 /** VAs of `mm` that may still be stale in a TLB, ascending (cold path). */
 export function tlbStaleVas(mm: PageTables): number[] {
   const out: number[] = [];
   for (const t of mm.pteTables) {
+    if (t.tlb !== null) sweep(t, t.tlb, mm.machine.dsbGen);
     if (t.tlb === null) continue;
     for (let i = 0; i < PTRS_PER_TABLE; i++) if (stale(t, t.tlb, i)) out.push(t.vaOf(i));
   }
@@ -103,6 +112,7 @@ export function tlbStaleVas(mm: PageTables): number[] {
 export function tlbStaleCount(mm: PageTables): number {
   let n = 0;
   for (const t of mm.pteTables) {
+    if (t.tlb !== null) sweep(t, t.tlb, mm.machine.dsbGen);
     if (t.tlb === null) continue;
     for (let i = 0; i < PTRS_PER_TABLE; i++) if (stale(t, t.tlb, i)) n++;
   }
