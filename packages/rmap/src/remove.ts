@@ -1,0 +1,156 @@
+import {
+  ENTIRELY_MAPPED,
+  F_ENTIRE_MAPCOUNT,
+  F_NR_PAGES_MAPPED,
+  folioTestAnon,
+  folioTestPartiallyMapped,
+  type Folio,
+  type FolioSubrange,
+} from '@foliolab/folio-flags';
+import { EV } from '@foliolab/ledger';
+import { deferredSplitFolioCore } from './deferred-split.js';
+import { subReturnLargeMapcount } from './mapcount.js';
+import { folioModStat } from './mod-stat.js';
+import type { RmapState } from './state.js';
+import type { RmapVma } from './types.js';
+import { checkAnon, checkPmdSized, checkVma, fail, ptesMapped, stateOfFolio, stateOfSub } from './validate.js';
+
+/*
+ * __folio_remove_rmap(folio, page, nr_pages, vma, level) (mm/rmap.c; legacy =
+ * v6.12 PAGE_MAPCOUNT, mm_id = the NO_PAGE_MAPCOUNT branch of v6.15 / the
+ * Apr 2026 RFC), spec folio-rmap-swap §2.2:
+ *
+ * PTE, small:  add-negative(−1) on _mapcount.
+ * PTE, legacy: sub_large_mapcount(nr); add-negative(−1) per page, `last` =
+ *              pages that went negative; sub-and-return `last` on
+ *              _nr_pages_mapped, nr = last if below ENTIRELY_MAPPED;
+ *              partially_mapped = nr ∧ _nr_pages_mapped ≠ 0.
+ * PTE, mm_id:  m = sub_return(nr); m = 0 → the whole folio counts; else
+ *              partially_mapped = m < nr_pages ∧ no PMD mapping.
+ * PMD:         decrement the large mapcount; on the last PMD unmap subtract
+ *              ENTIRELY_MAPPED (legacy), nr_pmdmapped = folio size.
+ * Then:        partially mapped ∧ anon ∧ !PG_partially_mapped ∧ !device-private
+ *              → deferred_split_folio(folio, true); __folio_mod_stat(−nr,
+ *              −nr_pmdmapped). munlock is not modelled; `mapping` is kept.
+ */
+
+function finishRemove(st: RmapState, folio: Folio, nr: number, nrPmdmapped: number, partiallyMapped: boolean): void {
+  if (partiallyMapped && folioTestAnon(folio) && !folioTestPartiallyMapped(folio) && !st.isDevicePrivate(folio)) {
+    deferredSplitFolioCore(st, folio, true);
+  }
+  folioModStat(st, folio, -nr, -nrPmdmapped);
+}
+
+function checkRemovable(fn: string, st: RmapState, folio: Folio, vma: RmapVma): void {
+  checkVma(fn, vma);
+  if (folioTestAnon(folio)) checkAnon(fn, st, folio);
+}
+
+/**
+ * folio_remove_rmap_ptes(folio, page, nr_pages, vma) (mm/rmap.c, v6.15): drop
+ * `sub.nr` PTE mappings. Removing a mapping that does not exist (a page
+ * with `_mapcount` −1 in legacy mode, more PTE mappings than the folio has in
+ * mm_id mode) is rejected before anything changes.
+ */
+export function folioRemoveRmapPtes(sub: FolioSubrange, vma: RmapVma): void {
+  const fn = 'folioRemoveRmapPtes';
+  const st = stateOfSub(fn, sub);
+  const { folio, firstPfn, nr: nrPages } = sub;
+  checkRemovable(fn, st, folio, vma);
+  const mc = folio.mm.mapcount!;
+  if (folio.order === 0 || st.legacy) {
+    for (let p = firstPfn; p < firstPfn + nrPages; p++) {
+      if (mc[p]! < 0) fail(fn, 'ERANGE', `page ${p - folio.head} of folio ${folio.head} is not PTE-mapped`, { head: folio.head, pfn: p });
+    }
+  } else if (ptesMapped(folio) < nrPages) {
+    fail(fn, 'ERANGE', `cannot remove ${nrPages} PTE mappings: folio ${folio.head} has ${ptesMapped(folio)}`, {
+      head: folio.head,
+      nr: nrPages,
+      ptes: ptesMapped(folio),
+    });
+  }
+  const ledger = st.ledger;
+  const { fa, fb } = folio;
+  ledger.begin('folio_remove_rmap_ptes');
+  ledger.charge(EV.RMAP_CALL);
+  let nr = 0;
+  let partiallyMapped = false;
+  if (folio.order === 0) {
+    ledger.charge(EV.ATOMIC_MAPCOUNT);
+    const v = mc[firstPfn]! - 1;
+    mc[firstPfn] = v;
+    nr = v < 0 ? 1 : 0;
+  } else if (!st.legacy) {
+    const m = subReturnLargeMapcount(st, folio, nrPages, vma.mm.mmId);
+    if (m === 0) {
+      nr = folio.nr; // now completely unmapped
+    } else {
+      partiallyMapped = m < folio.nr && fa[fb + F_ENTIRE_MAPCOUNT]! + 1 === 0;
+    }
+  } else {
+    subReturnLargeMapcount(st, folio, nrPages, vma.mm.mmId);
+    ledger.charge(EV.ATOMIC_MAPCOUNT, nrPages);
+    ledger.charge(EV.LOOP_ITER, nrPages);
+    let last = 0;
+    for (let p = firstPfn; p < firstPfn + nrPages; p++) {
+      const v = mc[p]! - 1;
+      mc[p] = v;
+      if (v < 0) last++;
+    }
+    if (last > 0) {
+      ledger.charge(EV.ATOMIC_MAPCOUNT);
+      const r = fa[fb + F_NR_PAGES_MAPPED]! - last;
+      fa[fb + F_NR_PAGES_MAPPED] = r;
+      if (r < ENTIRELY_MAPPED) nr = last;
+    }
+    partiallyMapped = nr !== 0 && fa[fb + F_NR_PAGES_MAPPED] !== 0;
+  }
+  finishRemove(st, folio, nr, 0, partiallyMapped);
+  ledger.end();
+}
+
+/**
+ * folio_remove_rmap_pmd(folio, page, vma) (mm/rmap.c, v6.15): drop one PMD
+ * mapping of a PMD-sized folio.
+ */
+export function folioRemoveRmapPmd(folio: Folio, vma: RmapVma): void {
+  const fn = 'folioRemoveRmapPmd';
+  const st = stateOfFolio(fn, folio);
+  checkPmdSized(fn, folio);
+  checkRemovable(fn, st, folio, vma);
+  const { fa, fb } = folio;
+  if (fa[fb + F_ENTIRE_MAPCOUNT]! < 0) fail(fn, 'ERANGE', `folio ${folio.head} is not PMD-mapped`, { head: folio.head });
+  const ledger = st.ledger;
+  ledger.begin('folio_remove_rmap_pmd');
+  ledger.charge(EV.RMAP_CALL);
+  let nr = 0;
+  let nrPmdmapped = 0;
+  let partiallyMapped = false;
+  if (!st.legacy) {
+    ledger.charge(EV.ATOMIC_MAPCOUNT); // atomic_add_negative(-1, &_entire_mapcount)
+    const entire = fa[fb + F_ENTIRE_MAPCOUNT]! - 1;
+    fa[fb + F_ENTIRE_MAPCOUNT] = entire;
+    const last = entire < 0;
+    if (last) nrPmdmapped = folio.nr;
+    const m = subReturnLargeMapcount(st, folio, 1, vma.mm.mmId);
+    if (m === 0) nr = folio.nr;
+    else partiallyMapped = last && m < folio.nr;
+  } else {
+    subReturnLargeMapcount(st, folio, 1, vma.mm.mmId);
+    ledger.charge(EV.ATOMIC_MAPCOUNT);
+    const entire = fa[fb + F_ENTIRE_MAPCOUNT]! - 1;
+    fa[fb + F_ENTIRE_MAPCOUNT] = entire;
+    if (entire < 0) {
+      ledger.charge(EV.ATOMIC_MAPCOUNT);
+      const r = fa[fb + F_NR_PAGES_MAPPED]! - ENTIRELY_MAPPED;
+      fa[fb + F_NR_PAGES_MAPPED] = r;
+      if (r < ENTIRELY_MAPPED) {
+        nrPmdmapped = folio.nr;
+        nr = Math.max(0, folio.nr - r); // pages not still PTE-mapped
+      }
+    }
+    partiallyMapped = nr !== 0 && nr < nrPmdmapped;
+  }
+  finishRemove(st, folio, nr, nrPmdmapped, partiallyMapped);
+  ledger.end();
+}
