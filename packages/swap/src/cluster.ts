@@ -1,0 +1,145 @@
+import { EV } from '@foliolab/ledger';
+import type { SwapDevice } from './device.js';
+import { CLUSTER_FLAG, LIST_FRAG, LIST_FREE, LIST_FULL, LIST_NONE, LIST_NONFULL } from './layout.js';
+
+/*
+ * Cluster locks, cluster lists and range accounting (mm/swapfile.c, v7.0).
+ * Lists are doubly linked through per-cluster Int32Arrays; list_move_tail
+ * appends, isolate_lock_cluster takes the head, as the kernel's FIFO lists do.
+ */
+
+// --- locks ------------------------------------------------------------------
+
+/** @internal swap_cluster_lock(): one round trip = SWAP_CLUSTER_OP + LOCK (+ UNLOCK at clusterUnlock). */
+export function clusterLock(si: SwapDevice, c: number): void {
+  let id = si.ciLock[c]!;
+  if (id < 0) {
+    id = si.ledger.lockId(`swap_cluster:${si.type}:${c}`, 'swap_cluster');
+    si.ciLock[c] = id;
+  }
+  si.ledger.lock(id);
+  si.ledger.charge(EV.SWAP_CLUSTER_OP);
+}
+
+/** @internal swap_cluster_unlock(). */
+export function clusterUnlock(si: SwapDevice, c: number): void {
+  si.ledger.unlock(si.ciLock[c]!);
+}
+
+// --- cluster lists ----------------------------------------------------------
+
+/** @internal The kernel cluster flag of cluster `c`. */
+export function clusterFlag(si: SwapDevice, c: number): number {
+  const l = si.ciList[c]!;
+  if (l === LIST_NONE) return CLUSTER_FLAG.NONE;
+  if (l === LIST_FREE) return CLUSTER_FLAG.FREE;
+  if (l === LIST_FULL) return CLUSTER_FLAG.FULL;
+  return l < LIST_FRAG ? CLUSTER_FLAG.NONFULL : CLUSTER_FLAG.FRAG;
+}
+
+/** @internal list_add_tail(). */
+export function listAddTail(si: SwapDevice, c: number, list: number): void {
+  const tail = si.listTail[list]!;
+  si.ciPrev[c] = tail;
+  si.ciNext[c] = -1;
+  if (tail < 0) si.listHead[list] = c;
+  else si.ciNext[tail] = c;
+  si.listTail[list] = c;
+  si.listLen[list]!++;
+  si.ciList[c] = list;
+}
+
+function listDel(si: SwapDevice, c: number): void {
+  const list = si.ciList[c]!;
+  const p = si.ciPrev[c]!;
+  const n = si.ciNext[c]!;
+  if (p < 0) si.listHead[list] = n;
+  else si.ciNext[p] = n;
+  if (n < 0) si.listTail[list] = p;
+  else si.ciPrev[n] = p;
+  si.ciPrev[c] = -1;
+  si.ciNext[c] = -1;
+  si.listLen[list]!--;
+  si.ciList[c] = LIST_NONE;
+}
+
+/** @internal move_cluster(): list_move_tail under si->lock (one LOCK/UNLOCK of swap_info). */
+export function moveCluster(si: SwapDevice, c: number, list: number): void {
+  si.ledger.lock(si.siLock);
+  if (si.ciList[c] !== LIST_NONE) listDel(si, c);
+  listAddTail(si, c, list);
+  si.ledger.unlock(si.siLock);
+}
+
+/**
+ * @internal isolate_lock_cluster(): under si->lock, take the first cluster of
+ * `list` off it and return it locked (flags NONE); −1 when the list is empty.
+ */
+export function isolateLockCluster(si: SwapDevice, list: number): number {
+  si.ledger.lock(si.siLock);
+  const c = si.listHead[list]!;
+  if (c >= 0) {
+    clusterLock(si, c); // spin_trylock cannot fail with one CPU
+    listDel(si, c);
+  }
+  si.ledger.unlock(si.siLock);
+  return c;
+}
+
+/** @internal free_cluster() / __free_cluster(): to the free list, order reset. */
+export function freeCluster(si: SwapDevice, c: number): void {
+  moveCluster(si, c, LIST_FREE);
+  si.ciOrder[c] = 0;
+}
+
+/** @internal partial_free_cluster(): after a free that left slots in use, to nonfull[order]. */
+export function partialFreeCluster(si: SwapDevice, c: number): void {
+  if (clusterFlag(si, c) !== CLUSTER_FLAG.NONFULL) moveCluster(si, c, LIST_NONFULL + si.ciOrder[c]!);
+}
+
+/** @internal relocate_cluster(): after an allocation attempt, to free, frag[order] or full. */
+export function relocateCluster(si: SwapDevice, c: number): void {
+  const n = si.ciCount[c]!;
+  const flag = clusterFlag(si, c);
+  if (n === 0) {
+    if (flag !== CLUSTER_FLAG.FREE) freeCluster(si, c);
+  } else if (n !== si.clusterSize) {
+    if (flag !== CLUSTER_FLAG.FRAG) moveCluster(si, c, LIST_FRAG + si.ciOrder[c]!);
+  } else if (flag !== CLUSTER_FLAG.FULL) {
+    moveCluster(si, c, LIST_FULL);
+  }
+}
+
+// --- range accounting -------------------------------------------------------
+
+/** @internal swap_range_alloc(): si->inuse_pages and nr_swap_pages, two atomics. */
+export function swapRangeAlloc(si: SwapDevice, nr: number): void {
+  si.ledger.charge(EV.ATOMIC_RMW, 2);
+  si.inusePages += nr;
+  si.nrSwapPages -= nr;
+}
+
+/**
+ * @internal swap_entries_free() (v7.0) with swap_range_free(): `nr` slots of
+ * cluster `c` whose counts are 0 (or 1, dropped by this free) and that are no
+ * longer cached become free: count byte and table word cleared, zeromap bit
+ * cleared (swap_range_free), data dropped; ci->count and the usage counters
+ * fall; the cluster goes to the free or nonfull list. Cluster lock held.
+ * One SWAP_SLOT_UPDATE per slot.
+ */
+export function swapEntriesFree(si: SwapDevice, c: number, offset: number, nr: number): void {
+  si.ciCount[c]! -= nr;
+  for (let s = offset; s < offset + nr; s++) {
+    si.map[s] = 0;
+    si.shadow[s] = 0;
+    si.zeromap[s] = 0;
+    si.data[s] = 0;
+  }
+  si.ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
+  si.ledger.charge(EV.ATOMIC_RMW, 2);
+  si.inusePages -= nr;
+  si.nrSwapPages += nr;
+  if (si.ciCount[c] === 0) freeCluster(si, c);
+  else partialFreeCluster(si, c);
+}
+

@@ -1,0 +1,342 @@
+import { EV, FoliolabError, type Ledger } from '@foliolab/ledger';
+import { F_ENTIRE_MAPCOUNT, F_LARGE_MAPCOUNT, type Folio, type Memmap } from '@foliolab/folio-flags';
+import { MAX_SWAPFILES } from './entry.js';
+import type { SwapSnapshot } from './stats.js';
+import {
+  SWAPFILE_CLUSTER,
+  SWAP_NR_ORDERS,
+  SWAP_MAX_SLOTS,
+  COUNT_CONTINUED,
+  SWAP_MAP_BAD,
+  SWAP_MAP_MAX,
+  SWP_TB_COUNT_MAX,
+  SWAP_COUNT_MASK,
+  LIST_NONE,
+  LIST_FREE,
+  LIST_NONFULL,
+  LIST_FRAG,
+  LIST_FULL,
+  NR_LISTS,
+  ST,
+  NR_ST,
+} from './layout.js';
+import { listAddTail } from './cluster.js';
+
+/*
+ * The swap device (struct swap_info_struct + its swap_cluster_info array,
+ * mm/swapfile.c, v7.0 swap-table phase II) as struct-of-arrays. No object per
+ * slot or per cluster: per-slot typed arrays (count byte, table word split in
+ * "cached PFN" and "shadow", zeromap, written data token) and per-cluster
+ * typed arrays (count, order, list links, lock id, extension table).
+ *
+ * Departures, all deliberate:
+ * - One CPU: percpu_swap_cluster is one `offset[order]` array; the
+ *   device is a solid-state block device (SWP_SOLIDSTATE, so no HDD
+ *   global_cluster path); no discard (no discard list, SWP_PAGE_DISCARD off);
+ *   no hibernation slots; no memcg charge; no zswap; the swap table of a free
+ *   cluster is never freed (its allocation cannot fail here).
+ * - One device per SwapDevice: swap_alloc_slow's walk over the priority list
+ *   of devices is the walk over this one.
+ */
+
+/**
+ * How a slot's count is stored and what happens when it overflows
+ * (spec folio-rmap-swap.md §3.2):
+ * - `'extend'` (default): phase III [mm-tree]. A count reaching `countMax`
+ *   (SWP_TB_COUNT_MAX, default 15) moves to a per-cluster extend_table
+ *   allocated on demand with GFP_ATOMIC and freed when all zero; a failed
+ *   allocation undoes the increments of the batch and returns −ENOMEM. Cache
+ *   semantics are phase II (v7.0): "cached" = the table word holds the folio.
+ * - `'continuation'`: v7.0 exactly: a swap_map byte up to SWAP_MAP_MAX (0x3e),
+ *   overflow into a continuation allocated by add_swap_count_continuation()
+ *   (GFP_ATOMIC) and retried; a batched increment is not rolled back on
+ *   failure, and a retry after a successful allocation re-increments the slots
+ *   already raised (the kernel assumes usage 1 ⇒ nr 1). Continuations are kept
+ *   until swapoff (never freed here).
+ * - `'legacy'`: ≤ v6.19: `'continuation'` plus SWAP_HAS_CACHE (0x40) in the
+ *   byte, set exactly while the slot is bound to a swap-cache folio.
+ * Model simplification for both continuation models: the continuation is one
+ * 32-bit counter per slot in a per-cluster table (the kernel chains base-128
+ * digit pages per swap_map page).
+ */
+export type SwapCountModel = 'extend' | 'continuation' | 'legacy';
+
+/** Options of a SwapDevice. */
+export interface SwapDeviceOptions {
+  /** The memmap whose folios this device swaps (its ledger is charged). */
+  readonly memmap: Memmap;
+  /** Slots, including the header slot 0: a positive multiple of 512, at most 2^26. */
+  readonly nrSlots: number;
+  /** Swap type 0..23 (default 0). */
+  readonly type?: number;
+  /** CONFIG_THP_SWAP (default true): 512-slot clusters and large allocations; off: 256-slot clusters, order 0 only. */
+  readonly thpSwap?: boolean;
+  /** SWP_BLKDEV (default true); a swapfile on a filesystem takes no large allocation. */
+  readonly blockDevice?: boolean;
+  /** Count storage and overflow model (default 'extend'). */
+  readonly countModel?: SwapCountModel;
+  /** SWP_TB_COUNT_MAX ('extend', default 15, 2..62) or SWAP_MAP_MAX (continuation models, default 0x3e, 1..0x3e). */
+  readonly countMax?: number;
+  /**
+   * folio_mapped() for TTRS_UNMAPPED. Default: any of `_large_mapcount`,
+   * `_entire_mapcount` or a per-page `_mapcount` (when the memmap keeps them)
+   * says mapped — whichever convention the rmap layer uses for small folios.
+   */
+  readonly folioMapped?: (folio: Folio) => boolean;
+  /**
+   * What happens when a reference this package drops is a folio's last one
+   * (the __folio_put of the final folio_put in __try_to_reclaim_swap). Default:
+   * Memmap.freeFolio, which rejects folios still on an LRU: an engine with an
+   * LRU passes its own.
+   */
+  readonly releaseFolio?: (folio: Folio) => void;
+}
+
+/**
+ * Fault injection (named switches, as tools/testing/vma's fail_prealloc).
+ * The `number | boolean` switches follow the engine contract
+ * (docs/ENGINE-API.md InjectName): a number N fails the Nth call from now
+ * (1 = the next) and then turns off; true fails every call; false / 0 is off.
+ */
+export interface SwapFaults {
+  /** Every GFP_ATOMIC extend-table / continuation allocation fails while set. */
+  failExtendAlloc: boolean;
+  /** The next n GFP_ATOMIC extend-table / continuation allocations fail. */
+  failNextExtendAllocs: number;
+  /**
+   * folioDupSwap fails with −ENOMEM as if its first slot needed a count
+   * extension whose GFP_ATOMIC allocation failed (the only way folio_dup_swap
+   * fails): nothing changes, the attempt is charged (engine: swapDupEnomem).
+   */
+  dupEnomem: number | boolean;
+  /** folioAllocSwap returns −ENOMEM as if no aligned run were free, changing and charging nothing (engine: swapAllocFail). */
+  allocEnomem: number | boolean;
+}
+
+/** @internal Whether a `number | boolean` switch fires on this call (and count it down). */
+export function injectFires(faults: SwapFaults, key: 'dupEnomem' | 'allocEnomem'): boolean {
+  const v = faults[key];
+  if (v === true) return true;
+  if (typeof v !== 'number' || v <= 0) return false;
+  faults[key] = v - 1;
+  return v === 1;
+}
+
+/**
+ * A swap device. Public fields are the model's state, readable by dumps and
+ * invariant checks; change it only through the exported kernel-named
+ * functions (folioAllocSwap, folioDupSwap, …).
+ */
+export class SwapDevice {
+  readonly memmap: Memmap;
+  readonly ledger: Ledger;
+  readonly type: number;
+  readonly nrSlots: number;
+  /** SWAPFILE_CLUSTER of this device. */
+  readonly clusterSize: number;
+  readonly clusterShift: number;
+  readonly nrClusters: number;
+  /** SWAP_NR_ORDERS of this device. */
+  readonly nrOrders: number;
+  readonly thpSwap: boolean;
+  readonly blockDevice: boolean;
+  readonly countModel: SwapCountModel;
+  readonly countMax: number;
+  /** Largest count held in the count byte without the extension table. */
+  readonly inlineLimit: number;
+  /** Inline value stored in a slot whose count lives in the extension table. */
+  readonly extMarker: number;
+
+  /** Per slot: the count byte (inline count | SWAP_HAS_CACHE | COUNT_CONTINUED; SWAP_MAP_BAD for the header). */
+  readonly map: Uint8Array;
+  /** Per slot: head PFN of the swap-cache folio the table word points to, −1 = none. */
+  readonly cached: Int32Array;
+  /** Per slot: the workingset shadow of the table word (0 = none / NULL shadow). */
+  readonly shadow: Uint32Array;
+  /** Per slot: si->zeromap bit. */
+  readonly zeromap: Uint8Array;
+  /** Per slot: the data token last written to the slot (the "disk"). */
+  readonly data: Uint32Array;
+
+  /** Per cluster: ci->count (used slots, the bad header slot included). */
+  readonly ciCount: Uint16Array;
+  /** Per cluster: ci->order. */
+  readonly ciOrder: Uint8Array;
+  /** Per cluster: which list it is on (LIST_*), −1 while isolated. */
+  readonly ciList: Int8Array;
+  /** @internal */ readonly ciPrev: Int32Array;
+  /** @internal */ readonly ciNext: Int32Array;
+  /** @internal Ledger lock id of ci->lock, −1 until first use. */ readonly ciLock: Int32Array;
+  /** Per cluster: slots whose count lives in the extension table. */
+  readonly ciExtSlots: Uint16Array;
+  /** Per cluster: extend_table (or continuation counters), null when not allocated. */
+  readonly ext: (Uint32Array | null)[];
+  /** @internal */ readonly listHead: Int32Array;
+  /** @internal */ readonly listTail: Int32Array;
+  /** Clusters on each list (LIST_* order). */
+  readonly listLen: Int32Array;
+  /** @internal Ledger lock id of si->lock (guards the cluster lists). */
+  readonly siLock: number;
+  /** percpu_swap_cluster.offset[order] of the one modelled CPU (0 = SWAP_ENTRY_INVALID). */
+  readonly pcpOffset: Int32Array;
+
+  /** total_swap_pages contributed by this device (good slots). */
+  readonly totalSwapPages: number;
+  /** nr_swap_pages: free good slots. */
+  nrSwapPages: number;
+  /** si->inuse_pages. */
+  inusePages = 0;
+  /** @internal Scalar stats by ST index. */
+  readonly stat = new Float64Array(NR_ST);
+  /** mTHP stat swpout[order] (MTHP_STAT_SWPOUT). */
+  readonly swpout: Float64Array;
+  /** mTHP stat swpout_fallback[order]. */
+  readonly swpoutFallback: Float64Array;
+  /** mTHP stat swpin[order]. */
+  readonly swpin: Float64Array;
+  /** Fault injection switches. */
+  readonly faults: SwapFaults = { failExtendAlloc: false, failNextExtendAllocs: 0, dupEnomem: false, allocEnomem: false };
+  /** @internal */ readonly folioMapped: (folio: Folio) => boolean;
+  /** @internal */ readonly releaseFolio: (folio: Folio) => void;
+
+  constructor(opts: SwapDeviceOptions) {
+    const { memmap, nrSlots } = opts;
+    const type = opts.type ?? 0;
+    const bad = (msg: string, details: Record<string, unknown>): never => {
+      throw new FoliolabError('EINVAL', `SwapDevice: ${msg}`, details);
+    };
+    if (!Number.isInteger(nrSlots) || nrSlots <= 0 || nrSlots % SWAPFILE_CLUSTER !== 0 || nrSlots > SWAP_MAX_SLOTS) {
+      bad(`nrSlots ${nrSlots} must be a positive multiple of ${SWAPFILE_CLUSTER} and at most ${SWAP_MAX_SLOTS}`, { nrSlots });
+    }
+    if (!Number.isInteger(type) || type < 0 || type >= MAX_SWAPFILES) bad(`type ${type} is outside 0..${MAX_SWAPFILES - 1}`, { type });
+    const countModel = opts.countModel ?? 'extend';
+    if (countModel !== 'extend' && countModel !== 'continuation' && countModel !== 'legacy') {
+      bad(`countModel ${String(countModel)} is not 'extend', 'continuation' or 'legacy'`, { countModel });
+    }
+    const extend = countModel === 'extend';
+    const countMax = opts.countMax ?? (extend ? SWP_TB_COUNT_MAX : SWAP_MAP_MAX);
+    const [lo, hi] = extend ? [2, SWAP_MAP_MAX] : [1, SWAP_MAP_MAX];
+    if (!Number.isInteger(countMax) || countMax < lo || countMax > hi) {
+      bad(`countMax ${countMax} is outside ${lo}..${hi} for countModel '${countModel}'`, { countMax, countModel });
+    }
+    this.memmap = memmap;
+    this.ledger = memmap.ledger;
+    this.type = type;
+    this.nrSlots = nrSlots;
+    this.thpSwap = opts.thpSwap ?? true;
+    this.blockDevice = opts.blockDevice ?? true;
+    this.clusterSize = this.thpSwap ? SWAPFILE_CLUSTER : SWAPFILE_CLUSTER / 2;
+    this.clusterShift = Math.log2(this.clusterSize);
+    this.nrClusters = nrSlots / this.clusterSize;
+    this.nrOrders = this.thpSwap ? SWAP_NR_ORDERS : 1;
+    this.countModel = countModel;
+    this.countMax = countMax;
+    this.inlineLimit = extend ? countMax - 1 : countMax;
+    this.extMarker = countMax;
+
+    this.map = new Uint8Array(nrSlots);
+    this.cached = new Int32Array(nrSlots).fill(-1);
+    this.shadow = new Uint32Array(nrSlots);
+    this.zeromap = new Uint8Array(nrSlots);
+    this.data = new Uint32Array(nrSlots);
+    const nc = this.nrClusters;
+    this.ciCount = new Uint16Array(nc);
+    this.ciOrder = new Uint8Array(nc);
+    this.ciList = new Int8Array(nc).fill(LIST_NONE);
+    this.ciPrev = new Int32Array(nc).fill(-1);
+    this.ciNext = new Int32Array(nc).fill(-1);
+    this.ciLock = new Int32Array(nc).fill(-1);
+    this.ciExtSlots = new Uint16Array(nc);
+    this.ext = new Array<Uint32Array | null>(nc).fill(null);
+    this.listHead = new Int32Array(NR_LISTS).fill(-1);
+    this.listTail = new Int32Array(NR_LISTS).fill(-1);
+    this.listLen = new Int32Array(NR_LISTS);
+    this.siLock = this.ledger.lockId(`swap_info:${type}`, 'other');
+    this.pcpOffset = new Int32Array(SWAP_NR_ORDERS);
+    this.swpout = new Float64Array(SWAP_NR_ORDERS);
+    this.swpoutFallback = new Float64Array(SWAP_NR_ORDERS);
+    this.swpin = new Float64Array(SWAP_NR_ORDERS);
+
+    // swapon: slot 0 holds the swap header and is marked bad; a cluster with
+    // a bad slot starts on nonfull_clusters[0], the others on the free list
+    // (setup_clusters()).
+    this.map[0] = SWAP_MAP_BAD;
+    this.ciCount[0] = 1;
+    listAddTail(this, 0, LIST_NONFULL);
+    for (let c = 1; c < nc; c++) listAddTail(this, c, LIST_FREE);
+    this.totalSwapPages = nrSlots - 1;
+    this.nrSwapPages = this.totalSwapPages;
+    this.folioMapped = opts.folioMapped ?? folioMappedDefault;
+    this.releaseFolio = opts.releaseFolio ?? ((f: Folio): void => f.mm.freeFolio(f));
+  }
+
+  /** The device's counters (vmstat, mTHP stats, usage, cluster lists, hints) as a plain object. */
+  snapshot(): SwapSnapshot {
+    const n = SWAP_NR_ORDERS;
+    const s = this.stat;
+    const per = (a: Float64Array | Int32Array, from = 0): number[] => Array.from(a.subarray(from, from + n));
+    return {
+      type: this.type,
+      nrSlots: this.nrSlots,
+      clusterSize: this.clusterSize,
+      countModel: this.countModel,
+      countMax: this.countMax,
+      totalSwapPages: this.totalSwapPages,
+      nrSwapPages: this.nrSwapPages,
+      inusePages: this.inusePages,
+      nrSwapcache: s[ST.NR_SWAPCACHE]!,
+      swpout: per(this.swpout),
+      swpoutFallback: per(this.swpoutFallback),
+      swpin: per(this.swpin),
+      thpSwpout: s[ST.THP_SWPOUT]!,
+      thpSwpoutFallback: s[ST.THP_SWPOUT_FALLBACK]!,
+      pswpout: s[ST.PSWPOUT]!,
+      pswpin: s[ST.PSWPIN]!,
+      swpoutZero: s[ST.SWPOUT_ZERO]!,
+      swpinZero: s[ST.SWPIN_ZERO]!,
+      extendTables: s[ST.EXT_TABLES]!,
+      extendAllocs: s[ST.EXT_ALLOCS]!,
+      extendAllocFailures: s[ST.EXT_ALLOC_FAILURES]!,
+      clusters: {
+        free: this.listLen[LIST_FREE]!,
+        nonfull: per(this.listLen, LIST_NONFULL),
+        frag: per(this.listLen, LIST_FRAG),
+        full: this.listLen[LIST_FULL]!,
+      },
+      pcpOffset: per(this.pcpOffset),
+    };
+  }
+}
+
+/** folio_mapped() read from the memmap fields (not charged). */
+function folioMappedDefault(folio: Folio): boolean {
+  const { fa, fb } = folio;
+  if (fa[fb + F_LARGE_MAPCOUNT]! >= 0 || fa[fb + F_ENTIRE_MAPCOUNT]! >= 0) return true;
+  const mc = folio.mm.mapcount;
+  if (mc !== null) for (let p = folio.head; p < folio.head + folio.nr; p++) if (mc[p]! >= 0) return true;
+  return false;
+}
+
+// --- slots ------------------------------------------------------------------
+
+/** @internal The full count of slot `s` (swp_swapcount: the extension table included). */
+export function slotCount(si: SwapDevice, s: number): number {
+  const m = si.map[s]!;
+  if ((m & COUNT_CONTINUED) === 0) return m === SWAP_MAP_BAD ? 0 : m & SWAP_COUNT_MASK;
+  return si.ext[s >>> si.clusterShift]![s & (si.clusterSize - 1)]!;
+}
+
+/** @internal Whether slot `s` is allocated: counted, cached, or bad. */
+export function slotUsed(si: SwapDevice, s: number): boolean {
+  return si.map[s] !== 0 || si.cached[s]! >= 0;
+}
+
+/** @internal vm_swap_full(): more than half of the swap space is in use. */
+export function vmSwapFull(si: SwapDevice): boolean {
+  return si.nrSwapPages * 2 < si.totalSwapPages;
+}
+
+/** @internal One per-CPU counter update (vm events, mTHP and lruvec stats). */
+export function chargePcpu(si: SwapDevice, n = 1): void {
+  si.ledger.charge(EV.PCPU_COUNTER, n);
+}
