@@ -11,5 +11,7 @@ export const sharedConfig = defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     environment: 'node',
     pool: 'threads',
+    // turbo runs every package's tests at once on 2 cores: leave room for load
+    testTimeout: 30_000,
   },
 });

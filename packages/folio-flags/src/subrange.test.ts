@@ -27,7 +27,9 @@ describe('FolioSubrange (seed 000: a checked {folio, first page, nr})', () => {
     fc.assert(
       fc.property(valid, ([f, first, nr]) => {
         const r = folioSubrange(f, first, nr);
-        expect(r).toMatchObject({ folio: f, firstPage: first, nr, firstPfn: f.head + first });
+        // field by field: a deep match would walk the whole memmap behind the folio handle
+        expect(r.folio).toBe(f);
+        expect([r.firstPage, r.nr, r.firstPfn]).toEqual([first, nr, f.head + first]);
         expect(Object.isFrozen(r)).toBe(true);
       }),
       { numRuns: 300 },
