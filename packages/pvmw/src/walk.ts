@@ -1,0 +1,324 @@
+import { EV, FoliolabError } from '@foliolab/ledger';
+import {
+  HPAGE_PMD_NR,
+  PAGE_SIZE,
+  PGDIR_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  isPmdMigrationEntry,
+  pmdIndex,
+  pmdPfn,
+  pmdPresent,
+  pmdTransHuge,
+  pmdpGet,
+  pteIndex,
+  pteNone,
+  ptePresent,
+  pteSame,
+  ptepGet,
+  ptepGetLockless,
+  softleafIsDeviceExclusive,
+  softleafIsDevicePrivate,
+  softleafIsMigration,
+  softleafPfn,
+} from '@foliolab/pagetable-arm64-contpte';
+import { checkPmd, checkPte, pteMatches, stepForward } from './check.js';
+import { forgetRun, measureRun, skipHandledRun } from './run.js';
+import type { PageVmaMappedWalk } from './state.js';
+import { NO_LOCK, PVMW_BATCH_PRESENT, PVMW_MIGRATION, PVMW_PGTABLE_CROSSED, PVMW_SYNC, type PvmwVma } from './types.js';
+import { vmaAddressEndOf } from './vma.js';
+
+/*
+ * page_vma_mapped_walk (mm/page_vma_mapped.c, 2026 post-softleaf copy with
+ * PVMW_PGTABLE_CROSSED; spec "Package pvmw" §3). The gotos become a small
+ * state machine: RESTART (descend from the PGD), THIS (check_pte), NEXT.
+ *
+ * Costs: PVMW_CALL per call; PVMW_STEP per NEXT step and per step_forward;
+ * PMD_READ for the lockless read (D.2) and each post-lock re-read;
+ * PTE_READ at the real raw-read count of ptep_get / ptep_get_lockless;
+ * LOCK/UNLOCK of the PTE ptl or PMD lock; PVMW_RESTART per `goto restart`
+ * (and per page_vma_mapped_walk_restart); PGTABLE_CROSSED per table crossing.
+ * The PGD/PUD presence tests and pte_offset_map's own PMD load are not
+ * charged: the spec counts the D.2 read as the one that maps the table.
+ */
+
+/** arm64 selects ARCH_ENABLE_THP_MIGRATION: `thp_migration_supported()`. */
+const THP_MIGRATION_SUPPORTED = true;
+
+// Main-loop state: descend from the PGD (the `restart:` label).
+const S_DESCEND = -1;
+
+// descend() results
+const D_CONTINUE = 0; // step_forward done: test the loop condition
+const D_TRUE = 1; // PMD-level hit
+const D_NOT_FOUND = 2;
+const D_RESTART = 3; // map_pte found no table: goto restart
+const D_NEXT = 4; // map_pte false with the table mapped
+const D_THIS = 5; // map_pte locked a candidate
+
+// nextPte() results
+const N_NOT_FOUND = 0;
+const N_RESTART = 1;
+const N_THIS = 2;
+
+/** `not_found(pvmw)`: walk_done, then false. */
+function notFound(w: PageVmaMappedWalk): boolean {
+  pageVmaMappedWalkDone(w);
+  return false;
+}
+
+/**
+ * `page_vma_mapped_walk_done(pvmw)` (rmap.h): unmap the PTE (free here) and
+ * unlock `ptl` if set. Like the kernel it clears no field, so a second call
+ * would unlock twice (the ledger throws EPERM).
+ */
+export function pageVmaMappedWalkDone(w: PageVmaMappedWalk): void {
+  forgetRun(w);
+  if (w.ptl !== NO_LOCK) w.pt.ledger.unlock(w.ptl);
+}
+
+/**
+ * `page_vma_mapped_walk_restart(pvmw)` (rmap.h): after the caller changed
+ * the page tables under the lock (e.g. split a PMD), drop the lock and make
+ * the next call descend again from `address`. Requires a held ptl.
+ */
+export function pageVmaMappedWalkRestart(w: PageVmaMappedWalk): void {
+  if (w.ptl === NO_LOCK || !w.pt.ledger.locks.isHeld(w.ptl)) {
+    throw new FoliolabError('EINVAL', 'page_vma_mapped_walk_restart: no ptl held (call it only after a true return)', { ptl: w.ptl });
+  }
+  w.pt.ledger.unlock(w.ptl);
+  w.pt.ledger.charge(EV.PVMW_RESTART);
+  forgetRun(w);
+  w.ptl = NO_LOCK;
+  w.pmd = null;
+  w.pte = null;
+  w.hugePte = null;
+}
+
+/**
+ * `page_vma_mapped_walk(pvmw)` (mm/page_vma_mapped.c, 2026): find the next
+ * place at or after `walk.address` where the target PFN range is mapped in
+ * `walk.vma`. True: one lock held (`walk.ptl`), and `walk.pte` set (PTE hit),
+ * or `walk.pmd` set with `pte` null (PMD hit), or `walk.hugePte` set
+ * (hugetlb). False: no lock held.
+ */
+export function pageVmaMappedWalk(w: PageVmaMappedWalk): boolean {
+  const resume = w.pte !== null;
+  if (resume && (w.flags & PVMW_BATCH_PRESENT) !== 0) skipHandledRun(w); // validates walk.nr, then moves
+  w.pt.ledger.charge(EV.PVMW_CALL);
+  // The only possible PMD mapping was handled on the last call.
+  if (w.pmd !== null && w.pte === null) return notFound(w);
+  if (w.vma.isHugetlb === true) return hugetlbWalk(w);
+  const end = vmaAddressEndOf(w.vma, w.pgoff, w.nrPages, w.address);
+  let st = resume ? D_NEXT : S_DESCEND;
+  for (;;) {
+    if (st === S_DESCEND) {
+      st = descend(w);
+      if (st === D_CONTINUE) {
+        if (w.address >= end) return false; // E: the loop ran out with nothing mapped or locked
+        st = S_DESCEND;
+        continue;
+      }
+      if (st === D_TRUE) return true;
+      if (st === D_NOT_FOUND) return notFound(w);
+      if (st === D_RESTART) {
+        w.pt.ledger.charge(EV.PVMW_RESTART);
+        st = S_DESCEND;
+        continue;
+      }
+    }
+    if (st === D_THIS) {
+      if (checkPte(w, 1)) {
+        if ((w.flags & PVMW_BATCH_PRESENT) !== 0) w.nr = w.lastRun = measureRun(w, end);
+        return true;
+      }
+    }
+    // NEXT
+    const n = nextPte(w, end);
+    if (n === N_NOT_FOUND) return notFound(w);
+    if (n === N_RESTART) {
+      w.pt.ledger.charge(EV.PVMW_RESTART);
+      st = S_DESCEND;
+      continue;
+    }
+    st = D_THIS;
+  }
+}
+
+/** One pass of the RESTART body: PGD/PUD presence, the PMD cases, map_pte. */
+function descend(w: PageVmaMappedWalk): number {
+  const pt = w.pt;
+  const l = pt.ledger;
+  const a = w.address;
+  if (pt.lookupPud(a) === null) {
+    stepForward(w, PGDIR_SIZE);
+    return D_CONTINUE;
+  }
+  // P4D is folded on arm64 4-level: always present.
+  const pmdT = pt.lookupPmdTable(a);
+  if (pmdT === null) {
+    stepForward(w, PUD_SIZE);
+    return D_CONTINUE;
+  }
+  const pi = pmdIndex(a);
+  w.pmd = pmdT;
+  w.pmdIndex = pi;
+  const v = w.scratch;
+  pmdpGet(pmdT, pi, v); // pmdp_get_lockless
+  let lo = v.lo;
+  let hi = v.hi;
+  if (pmdTransHuge(lo, hi) || isPmdMigrationEntry(lo, hi)) {
+    if (w.raceHook !== null) w.raceHook(w, 'pmdLock');
+    w.ptl = pmdT.ptl;
+    l.lock(w.ptl);
+    pmdpGet(pmdT, pi, v); // re-read under the PMD lock
+    lo = v.lo;
+    hi = v.hi;
+    if (!pmdPresent(lo, hi)) {
+      if (!THP_MIGRATION_SUPPORTED || (w.flags & PVMW_MIGRATION) === 0) return D_NOT_FOUND;
+      if (!softleafIsMigration(lo, hi) || !checkPmd(w, softleafPfn(lo, hi))) return D_NOT_FOUND;
+      return D_TRUE;
+    }
+    if (pmdTransHuge(lo, hi)) {
+      if ((w.flags & PVMW_MIGRATION) !== 0) return D_NOT_FOUND;
+      return checkPmd(w, pmdPfn(lo, hi)) ? D_TRUE : D_NOT_FOUND;
+    }
+    // THP PMD was split under us: handle it at the PTE level.
+    l.unlock(w.ptl);
+    w.ptl = NO_LOCK;
+  } else if (!pmdPresent(lo, hi)) {
+    if (softleafIsDevicePrivate(lo, hi)) {
+      w.ptl = pmdT.ptl;
+      l.lock(w.ptl);
+      return D_TRUE;
+    }
+    // sync_with_folio_pmd_zap: wait out a zap that cleared the PMD but has not yet dropped the mapcount.
+    if ((w.flags & PVMW_SYNC) !== 0 && thpPmdOrderSuitable(w.vma, a) && w.nrPages >= HPAGE_PMD_NR) {
+      l.lock(pmdT.ptl);
+      l.unlock(pmdT.ptl);
+    }
+    stepForward(w, PMD_SIZE);
+    return D_CONTINUE;
+  }
+  if (mapPte(w, lo, hi)) return D_THIS;
+  return w.pte === null ? D_RESTART : D_NEXT;
+}
+
+/** `thp_vma_suitable_order(vma, addr, PMD_ORDER)` for an anonymous VMA, or the VMA's override. */
+function thpPmdOrderSuitable(vma: PvmwVma, addr: number): boolean {
+  if (vma.thpPmdOrderSuitable !== undefined) return vma.thpPmdOrderSuitable;
+  const haddr = addr - (addr % PMD_SIZE);
+  return haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd;
+}
+
+/**
+ * `map_pte(pvmw, &pmde, &ptl)`. SYNC: map and lock at once
+ * (pte_offset_map_lock: LOCK, then PMD re-read). Otherwise map without the
+ * lock, one `ptep_get_lockless`, return false early for entries that cannot
+ * match, else LOCK and re-read the PMD. A changed PMD unlocks and retries.
+ * `(pmdLo, pmdHi)` is the value D.2 read; retries use the re-read value.
+ */
+function mapPte(w: PageVmaMappedWalk, pmdLo: number, pmdHi: number): boolean {
+  const l = w.pt.ledger;
+  const sync = (w.flags & PVMW_SYNC) !== 0;
+  const migration = (w.flags & PVMW_MIGRATION) !== 0;
+  const batchPresent = (w.flags & PVMW_BATCH_PRESENT) !== 0;
+  const v = w.scratch;
+  for (;;) {
+    const t = w.pt.pteTableFromPmd(pmdLo, pmdHi);
+    if (t === null) {
+      w.pte = null; // the PMD changed: no table to map
+      return false;
+    }
+    w.pte = t;
+    w.pteIndex = pteIndex(w.address);
+    w.pmdvalLo = pmdLo;
+    w.pmdvalHi = pmdHi;
+    w.savedPtl = t.ptl;
+    if (!sync) {
+      ptepGetLockless(t, w.pteIndex, v);
+      if (pteNone(v.lo, v.hi)) return false;
+      if (ptePresent(v.lo, v.hi)) {
+        if (migration) return false;
+      } else if (!migration) {
+        if (batchPresent) return false;
+        if (!softleafIsDevicePrivate(v.lo, v.hi) && !softleafIsDeviceExclusive(v.lo, v.hi)) return false;
+      }
+    }
+    if (w.raceHook !== null) w.raceHook(w, 'ptl');
+    l.lock(t.ptl);
+    pmdpGet(w.pmd!, w.pmdIndex, v);
+    if (pteSame(v.lo, v.hi, pmdLo, pmdHi)) {
+      w.ptl = t.ptl;
+      return true;
+    }
+    l.unlock(t.ptl); // pte_unmap_unlock, then again
+    pmdLo = v.lo;
+    pmdHi = v.hi;
+  }
+}
+
+/**
+ * NEXT: step 4K at a time over entries that cannot be candidates (none; with
+ * PVMW_BATCH_PRESENT any non-present entry), reading with `ptep_get` when the
+ * ptl is held, else `ptep_get_lockless`. At a 2M boundary: unlock, unmap,
+ * set PVMW_PGTABLE_CROSSED, restart. If a candidate was found unlocked:
+ * LOCK the saved ptl and re-check the PMD.
+ */
+function nextPte(w: PageVmaMappedWalk, end: number): number {
+  const l = w.pt.ledger;
+  const batchPresent = (w.flags & PVMW_BATCH_PRESENT) !== 0;
+  const v = w.scratch;
+  for (;;) {
+    w.address += PAGE_SIZE;
+    l.charge(EV.PVMW_STEP);
+    if (w.address >= end) return N_NOT_FOUND;
+    if (w.address % PMD_SIZE === 0) {
+      if (w.ptl !== NO_LOCK) {
+        l.unlock(w.ptl);
+        w.ptl = NO_LOCK;
+      }
+      forgetRun(w);
+      w.pte = null;
+      w.flags |= PVMW_PGTABLE_CROSSED;
+      l.charge(EV.PGTABLE_CROSSED);
+      return N_RESTART;
+    }
+    w.pteIndex++;
+    if (w.ptl !== NO_LOCK) ptepGet(w.pte!, w.pteIndex, v);
+    else ptepGetLockless(w.pte!, w.pteIndex, v);
+    if (batchPresent ? ptePresent(v.lo, v.hi) : !pteNone(v.lo, v.hi)) break;
+  }
+  if (w.ptl === NO_LOCK) {
+    if (w.raceHook !== null) w.raceHook(w, 'ptl');
+    l.lock(w.savedPtl);
+    pmdpGet(w.pmd!, w.pmdIndex, v);
+    if (!pteSame(v.lo, v.hi, w.pmdvalLo, w.pmdvalHi)) {
+      l.unlock(w.savedPtl);
+      w.pte = null;
+      return N_RESTART;
+    }
+    w.ptl = w.savedPtl;
+  }
+  return N_THIS;
+}
+
+/**
+ * B, the hugetlb branch, modelled for the 2M hstate only: `hugetlb_walk`
+ * finds the L2 slot (null when no PMD table exists: return false),
+ * `huge_pte_lock` takes `huge_pte_lockptr` = the PMD table's lock for a
+ * PMD-size page, and `check_pte(pages_per_huge_page)` reads the L2 entry.
+ * [I] That read is charged as one PMD_READ (an L2 load; no contpte gather).
+ */
+function hugetlbWalk(w: PageVmaMappedWalk): boolean {
+  if (w.hugePte !== null) return notFound(w);
+  const pmdT = w.pt.lookupPmdTable(w.address);
+  if (pmdT === null) return false;
+  w.hugePte = pmdT;
+  w.hugePteIndex = pmdIndex(w.address);
+  w.ptl = pmdT.ptl;
+  w.pt.ledger.lock(w.ptl);
+  const v = pmdpGet(pmdT, w.hugePteIndex, w.pteval);
+  if (!pteMatches(w, v.lo, v.hi, HPAGE_PMD_NR)) return notFound(w);
+  return true;
+}
