@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.config.ts', 'vitest.shared.ts', 'eslint.config.js', '**/.turbo/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.config.ts', 'vitest.shared.ts', 'tsup.shared.ts', 'eslint.config.js', '**/.turbo/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

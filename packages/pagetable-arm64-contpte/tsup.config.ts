@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsup';
+import { sharedTsup } from '../../tsup.shared.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  dts: { compilerOptions: { ignoreDeprecations: '6.0' } },
-  clean: true,
-  sourcemap: true,
-});
+export default sharedTsup;

@@ -60,7 +60,7 @@ export const MEMMAP_MAX_PAGES = 1 << 26;
 const PG_HEAD_MASK = 1 << PG.head;
 const PG_HWPOISON_MASK = 1 << PG.hwpoison;
 /** PAGE_FLAGS_CHECK_AT_FREE (mm/page_alloc.c), the bits of it this model has. mlocked is cleared, not bad. */
-const FLAGS_CHECK_AT_FREE =
+export const PAGE_FLAGS_CHECK_AT_FREE =
   (1 << PG.lru) |
   (1 << PG.locked) |
   (1 << PG.private) |
@@ -344,7 +344,7 @@ export class Memmap implements FolioLookup {
     if (fa[fb + F_DEFERRED_PREV] !== -1 || fa[fb + F_DEFERRED_NEXT] !== -1) {
       bad('EBUSY', 'is still on a deferred split list', {});
     }
-    const badFlags = this.flags[head]! & FLAGS_CHECK_AT_FREE;
+    const badFlags = this.flags[head]! & PAGE_FLAGS_CHECK_AT_FREE;
     if (badFlags !== 0) bad('EINVAL', `has PAGE_FLAGS_CHECK_AT_FREE flags 0x${badFlags.toString(16)}`, { flags: badFlags });
     const mapping = fa[fb + F_MAPPING]!;
     if (mapping !== 0 && !mappingIsAnon(mapping)) bad('EINVAL', `still has file mapping ${mapping}`, { mapping });

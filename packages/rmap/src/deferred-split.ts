@@ -5,7 +5,7 @@ import {
   F_NR_PAGES_MAPPED,
   F_PINCOUNT,
   FLAG,
-  PG,
+  PAGE_FLAGS_CHECK_AT_FREE,
   folioClearPartiallyMapped,
   folioPutRefs,
   folioSetLargeRmappable,
@@ -325,15 +325,6 @@ export function folioPrepLargeRmappable(folio: Folio): void {
   folioSetLargeRmappable(folio);
 }
 
-const FLAGS_CHECK_AT_FREE =
-  (1 << PG.lru) |
-  (1 << PG.locked) |
-  (1 << PG.private) |
-  (1 << PG.private_2) |
-  (1 << PG.writeback) |
-  (1 << PG.reserved) |
-  (1 << PG.active) |
-  (1 << PG.unevictable);
 
 /**
  * Free a folio whose last reference is gone, with the rmap-side work the
@@ -352,7 +343,7 @@ export function rmapFreeFolio(folio: Folio): void {
   let mapped = fa[fb + F_LARGE_MAPCOUNT] !== -1 || fa[fb + F_ENTIRE_MAPCOUNT] !== -1 || fa[fb + F_NR_PAGES_MAPPED] !== 0;
   for (let p = head; p < head + folio.nr && !mapped; p++) mapped = mm.mapcount![p] !== -1;
   if (mapped) fail(fn, 'EBUSY', `folio ${head} is still mapped`, { head });
-  if ((mm.flags[head]! & FLAGS_CHECK_AT_FREE) !== 0) {
+  if ((mm.flags[head]! & PAGE_FLAGS_CHECK_AT_FREE) !== 0) {
     fail(fn, 'EINVAL', `folio ${head} has PAGE_FLAGS_CHECK_AT_FREE flags set`, { head, flags: mm.flags[head] });
   }
   if (folio.order >= 2 && onList(folio) && (mm.flags[head + 1]! & FLAG.large_rmappable.mask) === 0) {
