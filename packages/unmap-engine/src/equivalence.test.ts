@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { ALLOWED_DIFFERENCES, Engine, diffStates, isAllowedDifference, pathMatches, type Policy, type StateV1 } from './index.js';
+import { A, K64, POLICIES } from './test-fixtures.js';
+
+/*
+ * DESIGN.md §Policies: the same scenario under per-pte, mainline and
+ * batched ends in the same state, except for ALLOWED_DIFFERENCES.
+ */
+
+type Step = (e: Engine, pid: number) => void;
+
+const SCENARIOS: Record<string, Step> = {
+  'fault-in': (e, pid) => e.write(pid, A, 2 * K64),
+  'pageout exclusive': (e, pid) => {
+    e.write(pid, A, 2 * K64);
+    e.madvise(pid, A, 2 * K64, 'pageout');
+    e.read(pid, A, K64);
+  },
+  'pageout after fork': (e, pid) => {
+    e.write(pid, A, K64);
+    const c = e.fork(pid);
+    e.madvise(pid, A, K64, 'pageout');
+    e.reclaim({ kind: 'proactive' });
+    e.read(c, A, K64);
+    e.write(pid, A + 0x3000, 0x1000);
+  },
+  'partial munmap': (e, pid) => {
+    e.write(pid, A, 2 * K64);
+    e.munmap(pid, A + K64 / 2, K64);
+    e.reclaim({ kind: 'proactive' });
+  },
+  lazyfree: (e, pid) => {
+    e.write(pid, A, 2 * K64);
+    e.madvise(pid, A, 2 * K64, 'free');
+    e.write(pid, A + 0x3000, 0x1000);
+    e.reclaim({ kind: 'proactive' });
+  },
+  'pinned abort': (e, pid) => {
+    e.write(pid, A, K64);
+    e.madvise(pid, A, K64, 'pageout');
+    e.read(pid, A, K64);
+    const h = e.pin(pid, A + 0x5000, 0x1000, { write: true });
+    e.reclaim({ kind: 'proactive' });
+    e.unpin(h);
+    e.reclaim({ kind: 'proactive' });
+  },
+  'injected dup failure': (e, pid) => {
+    e.write(pid, A, K64);
+    e.setInject('swapDupEnomem', 1);
+    e.reclaim({ kind: 'proactive' });
+    e.reclaim({ kind: 'proactive' });
+  },
+  'straddling folio': (e, pid) => {
+    e.write(pid, A, K64);
+    const dst = 0x8000_0000 - 5 * 4096;
+    e.mmap(pid, { addr: dst, len: 2 * K64 });
+    e.mremap(pid, A, K64, K64, { fixed: dst });
+    e.madvise(pid, dst, K64, 'free');
+    e.reclaim({ kind: 'proactive' });
+  },
+  'uffd-wp': (e, pid) => {
+    e.write(pid, A, 2 * K64);
+    e.uffdwp(pid, A, 4 * K64, 'register');
+    e.uffdwp(pid, A, K64 + K64 / 2, 'protect');
+    e.madvise(pid, A, 2 * K64, 'pageout');
+    e.read(pid, A, 2 * K64);
+    e.munmap(pid, A, K64);
+  },
+  'mprotect and mremap batches': (e, pid) => {
+    e.write(pid, A, 2 * K64);
+    e.mprotect(pid, A + 0x2000, K64, 'r');
+    e.mprotect(pid, A, 2 * K64, 'rw');
+    e.mremap(pid, A, 2 * K64, 2 * K64, { fixed: 0x5000_0000 + 0x3000 });
+  },
+};
+
+function runScenario(policy: Policy, step: Step): StateV1 {
+  const e = new Engine({ policy, mthp: { '64K': 'always' } });
+  const pid = e.createProcess();
+  e.mmap(pid, { addr: A, len: 4 * K64 });
+  step(e, pid);
+  return e.dump();
+}
+
+describe('differential: the three policies end in equal states up to ALLOWED_DIFFERENCES', () => {
+  for (const [name, step] of Object.entries(SCENARIOS)) {
+    it(name, () => {
+      const dumps = POLICIES.map((p) => runScenario(p, step));
+      for (const d of dumps) expect(d.invariants.violations).toEqual([]);
+      for (let i = 0; i < 3; i++) {
+        for (let j = i + 1; j < 3; j++) {
+          expect(diffStates(dumps[i], dumps[j], [POLICIES[i]!, POLICIES[j]!]), `${POLICIES[i]} vs ${POLICIES[j]}`).toEqual([]);
+        }
+      }
+    });
+  }
+
+  it('the lazyfree abort really differs where the table says (merged dirty/young, cont)', () => {
+    const a = runScenario('per-pte', SCENARIOS.lazyfree!);
+    const b = runScenario('mainline', SCENARIOS.lazyfree!);
+    const raw = diffStates(a, b);
+    expect(raw.length).toBeGreaterThan(0);
+    for (const d of raw) expect(isAllowedDifference(d.path, 'per-pte', 'mainline')).toBe(true);
+  });
+});
+
+describe('ALLOWED_DIFFERENCES', () => {
+  it('every row has a pattern, policies and a reason', () => {
+    for (const r of ALLOWED_DIFFERENCES) {
+      expect(r.path).toMatch(/^[a-z]/);
+      expect(r.policies.length).toBeGreaterThan(0);
+      expect(r.reason.length).toBeGreaterThan(20);
+    }
+  });
+  it('pathMatches: * matches exactly one segment', () => {
+    expect(pathMatches('processes.*.ptes.*.dirty', 'processes.0.ptes.12.dirty')).toBe(true);
+    expect(pathMatches('processes.*.ptes.*.dirty', 'processes.0.ptes.12.young')).toBe(false);
+    expect(pathMatches('stats.mthp.*.split_deferred', 'stats.mthp.64K.split_deferred')).toBe(true);
+  });
+  it('per-pte-only rows do not excuse mainline vs batched', () => {
+    expect(isAllowedDifference('stats.mthp.64K.split_deferred', 'mainline', 'batched')).toBe(false);
+    expect(isAllowedDifference('stats.mthp.64K.split_deferred', 'per-pte', 'batched')).toBe(true);
+    expect(isAllowedDifference('processes.0.ptes.1.write', 'per-pte', 'batched')).toBe(false);
+  });
+});

@@ -1,0 +1,110 @@
+import {
+  FLAG,
+  __folioClearFlag,
+  __folioClearMlocked,
+  __folioClearSwapbacked,
+  __folioMarkUptodate,
+  folioPutRefs,
+  folioSetUnevictable,
+  folioTestSetMlocked,
+  folioClearUnevictable,
+  folioTestClearMlocked,
+  type Folio,
+} from '@foliolab/folio-flags';
+import { FoliolabError } from '@foliolab/ledger';
+import { folioPrepLargeRmappable, rmapFreeFolio } from '@foliolab/rmap';
+import { VM_DROPPABLE, VM_LOCKED } from './consts.js';
+import type { Kernel } from './kernel.js';
+import { lruAdd, lruRemoveOnFree } from './lru.js';
+import type { Vma } from './vma.js';
+
+/*
+ * Folio life cycle helpers the engine's paths share: allocation of a new
+ * anon folio (vma_alloc_folio + folio_prep_large_rmappable + zeroing), the
+ * LRU add of a new anon folio (folio_add_lru_vma incl. mlock_new_folio), the
+ * final free (__folio_put: LRU removal, mlock clear, deferred unqueue via the
+ * rmap package), and folio_put_refs with that free path.
+ */
+
+const M_LRU_FLAGS = FLAG.lru.mask | FLAG.active.mask | FLAG.unevictable.mask;
+
+/**
+ * vma_alloc_folio(order) for an anon fault or COW: a zeroed folio (data tokens
+ * 0), large_rmappable for order > 0, PG_uptodate (__folio_mark_uptodate).
+ * Returns null when the buddy allocator has no block (an expected outcome).
+ */
+export function allocAnonFolio(k: Kernel, order: number, uptodate = true): Folio | null {
+  const f = k.memmap.allocFolio(order);
+  if (f === null) return null;
+  if (order > 0) folioPrepLargeRmappable(f);
+  k.memmap.token!.fill(0, f.head, f.head + f.nr);
+  if (uptodate) __folioMarkUptodate(f);
+  return f;
+}
+
+/**
+ * Called after folio_add_new_anon_rmap: the rmap package sets PG_swapbacked
+ * unconditionally; the kernel does not for VM_DROPPABLE VMAs ("they're just
+ * dropped when under memory pressure", v6.11). Local fix-up.
+ */
+export function fixupDroppable(f: Folio, vma: Vma): void {
+  if ((vma.flags & VM_DROPPABLE) !== 0) __folioClearSwapbacked(f);
+}
+
+/** folio_add_lru_vma(folio, vma): mlock_new_folio in a VM_LOCKED VMA, else folio_add_lru. */
+export function folioAddLruVma(k: Kernel, f: Folio, vma: Vma): void {
+  if ((vma.flags & VM_LOCKED) !== 0) {
+    mlockFolio(k, f);
+  }
+  lruAdd(k, f);
+}
+
+/**
+ * mlock_folio()/mlock_new_folio(): PG_mlocked (count UNEVICTABLE_PGMLOCKED on
+ * the first), PG_unevictable. [I] No mlock_count: a folio is unlocked by the
+ * first munlock that reaches it.
+ */
+export function mlockFolio(k: Kernel, f: Folio): void {
+  if (!folioTestSetMlocked(f)) k.stats.count('unevictable_pgmlocked', f.nr);
+  if ((f.mm.flags[f.head]! & FLAG.unevictable.mask) === 0) folioSetUnevictable(f);
+}
+
+/** munlock_folio(): clear PG_mlocked and PG_unevictable. */
+export function munlockFolio(k: Kernel, f: Folio): void {
+  if (folioTestClearMlocked(f)) k.stats.count('unevictable_pgmunlocked', f.nr);
+  if ((f.mm.flags[f.head]! & FLAG.unevictable.mask) !== 0) folioClearUnevictable(f);
+}
+
+/**
+ * The free path of a folio whose refcount reached 0 (__folio_put →
+ * __page_cache_release → free_unref_folios): off the LRU with its LRU flags
+ * cleared, PG_mlocked cleared, then the rmap package's free
+ * (folio_unqueue_deferred_split, nr_anon stat) and the buddy free.
+ */
+export function freeFolioFinal(k: Kernel, f: Folio): void {
+  if (f.head === k.zeroPfn) throw new FoliolabError('EINVARIANT', 'freeFolioFinal: the zero page lost its last reference');
+  if (k.memmap.aux[f.head] !== 0) throw new FoliolabError('EINVARIANT', `freeFolioFinal: folio ${f.head} has refcount ${k.memmap.aux[f.head]}`);
+  lruRemoveOnFree(k, f);
+  const w = k.memmap.flags[f.head]!;
+  if ((w & M_LRU_FLAGS) !== 0) {
+    if ((w & FLAG.lru.mask) !== 0) __folioClearFlag(f, FLAG.lru);
+    if ((w & FLAG.active.mask) !== 0) __folioClearFlag(f, FLAG.active);
+    if ((w & FLAG.unevictable.mask) !== 0) __folioClearFlag(f, FLAG.unevictable);
+  }
+  if ((w & FLAG.mlocked.mask) !== 0) __folioClearMlocked(f);
+  if ((w & FLAG.locked.mask) !== 0) __folioClearFlag(f, FLAG.locked);
+  rmapFreeFolio(f);
+  k.forgetFolio();
+}
+
+/** folio_put_refs(folio, nr) with the free path on the last reference. Returns true when freed. */
+export function putFolioRefs(k: Kernel, f: Folio, nr: number): boolean {
+  if (!folioPutRefs(f, nr)) return false;
+  freeFolioFinal(k, f);
+  return true;
+}
+
+/** Wire the kernel's release hook (used by the swap package on its final folio_put). */
+export function wireFreePath(k: Kernel): void {
+  k.releaseFolio = (f: Folio): void => freeFolioFinal(k, f);
+}

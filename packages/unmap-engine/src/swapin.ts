@@ -1,0 +1,250 @@
+import {
+  F_SWAP,
+  FLAG,
+  __folioSetLocked,
+  __folioSetSwapbacked,
+  folioSubrange,
+  folioSubrangeAll,
+  folioTestAnon,
+  folioTrylock,
+  folioUnlock,
+  type Folio,
+} from '@foliolab/folio-flags';
+import { EV, FoliolabError } from '@foliolab/ledger';
+import {
+  mkSwapPte,
+  pokePte,
+  pteBits,
+  pteMkdirty,
+  pteMkuffdWp,
+  ptepGet,
+  pteSwpExclusive,
+  pteSwpUffdWp,
+  setPtes,
+  softleafOffset,
+  softleafType,
+  type PteTable,
+} from '@foliolab/pagetable-arm64-contpte';
+import { RMAP_EXCLUSIVE, folioAddAnonRmapPtes, folioAddNewAnonRmap } from '@foliolab/rmap';
+import {
+  folioFreeSwap,
+  folioPutSwap,
+  swapCacheAddFolio,
+  swapCacheGetFolio,
+  swapReadFolio,
+  swpEntry,
+  swpOffset,
+  type SwapDevice,
+} from '@foliolab/swap';
+import { MM_ANONPAGES, MM_SWAPENTS, PAGE_SIZE, PMD_SIZE, VM_LOCKED, VM_WRITE } from './consts.js';
+import { uffdArmed, reserveAllows } from './fault.js';
+import { allocAnonFolio } from './folio-ops.js';
+import type { Kernel } from './kernel.js';
+import { lruAdd } from './lru.js';
+import { mkPte, pmdAddrEnd, pteIdx, mkwrite } from './pte-util.js';
+import type { Proc } from './proc.js';
+import type { Vma } from './vma.js';
+
+/*
+ * do_swap_page() (mm/memory.c lines ≈4755–5115, 2026; unmap-engine §5
+ * "Swap-in", folio-rmap-swap §3.6): swap cache first; else on a
+ * SWP_SYNCHRONOUS_IO device alloc_swap_folio() may allocate an mTHP when the
+ * aligned range is all contiguous, identical swap PTEs with one zeromap state
+ * and no cached slot; the folio joins the swap cache and is read
+ * (swapin_folio). A large swap-cache folio maps all nr PTEs only if its range
+ * fits the VMA and PMD and swap_pte_batch == nr.
+ */
+
+const orig = pteBits();
+const pte = pteBits();
+const want = pteBits();
+const cur = pteBits();
+
+/** swap_pte_batch(): consecutive swap PTEs with offset + 1 and identical swp bits; ≤ max. Charged reads. */
+export function swapPteBatch(t: PteTable, i: number, max: number): number {
+  ptepGet(t, i, cur);
+  const lo0 = cur.lo & 0xfff;
+  const type = softleafType(cur.lo, cur.hi);
+  const off0 = softleafOffset(cur.lo, cur.hi);
+  let n = 1;
+  while (n < max) {
+    ptepGet(t, i + n, cur);
+    if ((cur.lo & 0xfff) !== lo0 || softleafType(cur.lo, cur.hi) !== type || softleafOffset(cur.lo, cur.hi) !== off0 + n) break;
+    n++;
+  }
+  return n;
+}
+
+/** can_swapin_thp(): the aligned range is the expected swap PTEs, same zeromap state, nothing cached. */
+function canSwapinThp(si: SwapDevice, t: PteTable, hIdx: number, idx: number, nr: number): boolean {
+  const type = softleafType(orig.lo, orig.hi);
+  const off = softleafOffset(orig.lo, orig.hi) - idx;
+  if (off < 0) return false;
+  mkSwapPte(want, type, off, pteSwpExclusive(orig.lo, orig.hi), pteSwpUffdWp(orig.lo, orig.hi));
+  ptepGet(t, hIdx, cur);
+  if (cur.lo !== want.lo || cur.hi !== want.hi) return false;
+  if (swapPteBatch(t, hIdx, nr) !== nr) return false;
+  const z = si.zeromap[off]!;
+  for (let s = off + 1; s < off + nr; s++) if (si.zeromap[s] !== z) return false;
+  for (let s = off; s < off + nr; s++) if (si.cached[s]! >= 0) return false;
+  return true;
+}
+
+/**
+ * alloc_swap_folio(): the highest enabled mTHP order whose aligned range is
+ * inside the VMA, offset-aligned like the address (thp_swap_suitable_orders)
+ * and passes can_swapin_thp; allocation failure falls back one order at a
+ * time (swpin_fallback); uffd-armed VMAs get order 0. Returns the folio and
+ * its order-aligned first offset.
+ */
+function allocSwapFolio(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr: number, off: number): { folio: Folio; first: number } {
+  if (!uffdArmed(vma)) {
+    const orders = k.anonOrders;
+    let start = -1;
+    for (let n = 0; n < orders.length; n++) {
+      const o = orders[n]!;
+      const nr = 1 << o;
+      const size = PAGE_SIZE * nr;
+      const h = addr - (addr % size);
+      if (h < vma.vmStart || h + size > vma.vmEnd) continue;
+      if (off % nr !== Math.floor(addr / PAGE_SIZE) % nr) continue;
+      if (canSwapinThp(si, t, pteIdx(h), (addr - h) / PAGE_SIZE, nr)) {
+        start = n;
+        break;
+      }
+    }
+    if (start >= 0) {
+      for (let n = start; n < orders.length; n++) {
+        const o = orders[n]!;
+        const nr = 1 << o;
+        const size = PAGE_SIZE * nr;
+        const h = addr - (addr % size);
+        if (h < vma.vmStart || h + size > vma.vmEnd || off % nr !== Math.floor(addr / PAGE_SIZE) % nr) continue;
+        if (reserveAllows(k, nr, h)) {
+          const f = allocAnonFolio(k, o, false);
+          if (f !== null) return { folio: f, first: off - (off % nr) };
+        }
+        k.stats.mthpCount(o, 'swpin_fallback');
+      }
+    }
+  }
+  const f = allocAnonFolio(k, 0, false);
+  if (f === null) throw new FoliolabError('ENOMEM', `do_swap_page at 0x${addr.toString(16)}: out of simulated memory`);
+  return { folio: f, first: off };
+}
+
+/**
+ * swapin_folio() / the order-0 swapin_readahead: a fresh locked swap-backed
+ * folio joins the swap cache at `first`, goes on the LRU and is read
+ * (swap_read_folio unlocks it). [I] swapin_readahead reads only the faulting
+ * slot (no readahead window).
+ */
+function swapinFolio(k: Kernel, si: SwapDevice, folio: Folio, first: number): void {
+  __folioSetLocked(folio);
+  __folioSetSwapbacked(folio);
+  const r = swapCacheAddFolio(si, folio, swpEntry(si.type, first));
+  if (r.err !== 0) throw new FoliolabError('EINVARIANT', `swapin_folio: swap_cache_add_folio failed (${r.err}) at offset ${first}`);
+  lruAdd(k, folio);
+  if (swapReadFolio(si, folio) !== 0) throw new FoliolabError('EIO', `swap_read_folio: mixed zeromap in folio at offset ${first} (SIGBUS)`);
+}
+
+/**
+ * do_swap_page(): see the file comment. After mapping: MM_ANONPAGES += nr,
+ * MM_SWAPENTS −= nr, uffd-wp restored from the swap PTE, writable iff
+ * (exclusive ∨ refcount 1) ∧ VM_WRITE ∧ ¬uffd-wp (dirty only on a write
+ * fault), RMAP_EXCLUSIVE when exclusive, folio_ref_add(nr − 1), rmap add,
+ * set_ptes(nr), folio_put_swap, and folio_free_swap only if swap is full,
+ * VM_LOCKED/mlocked, or a write fault with no other references. A read
+ * fault leaves the folio in the swap cache.
+ */
+export function doSwapPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, addr: number, write: boolean): void {
+  const si = k.si;
+  const l = k.ledger;
+  ptepGet(t, i, orig);
+  if (si === null || softleafType(orig.lo, orig.hi) !== si.type) throw new FoliolabError('EINVARIANT', `do_swap_page: swap PTE at 0x${addr.toString(16)} names no swap device`);
+  const off = softleafOffset(orig.lo, orig.hi);
+  let folio = swapCacheGetFolio(si, swpEntry(si.type, off));
+  if (folio === null) {
+    k.stats.count('pgmajfault');
+    const { folio: f, first } = k.config.swapSynchronousIo ? allocSwapFolio(k, si, vma, t, addr, off) : { folio: allocOrder0(k, addr), first: off };
+    swapinFolio(k, si, f, first);
+    folio = f;
+  }
+  folioTrylock(folio);
+  l.lock(t.ptl);
+  ptepGet(t, i, pte);
+  if (pte.lo !== orig.lo || pte.hi !== orig.hi) throw new FoliolabError('EINVARIANT', 'do_swap_page: the swap PTE changed under the fault');
+  const fOff = swpOffset(folio.fa[folio.fb + F_SWAP]! as ReturnType<typeof swpEntry>);
+  const idx = off - fOff;
+  let nrPages = 1;
+  let pageIdx = idx;
+  let address = addr;
+  let i0 = i;
+  if (folio.order > 0) {
+    const nr = folio.nr;
+    const fStart = addr - idx * PAGE_SIZE;
+    const fEnd = fStart + nr * PAGE_SIZE;
+    const lowBound = Math.max(addr - (addr % PMD_SIZE), vma.vmStart);
+    if (fStart >= lowBound && fEnd <= pmdAddrEnd(addr, vma.vmEnd) && i - idx >= 0) {
+      mkSwapPte(want, si.type, off - idx, pteSwpExclusive(orig.lo, orig.hi), pteSwpUffdWp(orig.lo, orig.hi));
+      ptepGet(t, i - idx, cur);
+      if (cur.lo === want.lo && cur.hi === want.hi && swapPteBatch(t, i - idx, nr) === nr) {
+        nrPages = nr;
+        pageIdx = 0;
+        address = fStart;
+        i0 = i - idx;
+      }
+    }
+  }
+  const exclusive = pteSwpExclusive(orig.lo, orig.hi);
+  k.addMmCounter(p, MM_ANONPAGES, nrPages);
+  k.addMmCounter(p, MM_SWAPENTS, -nrPages);
+  mkPte(pte, folio.head + pageIdx, vma, false, false);
+  const uffd = pteSwpUffdWp(orig.lo, orig.hi);
+  if (uffd) pteMkuffdWp(pte);
+  let rmapFlags = 0;
+  if (exclusive || k.memmap.aux[folio.head] === 1) {
+    if ((vma.flags & VM_WRITE) !== 0 && !uffd) {
+      mkwrite(pte);
+      if (write) pteMkdirty(pte);
+    }
+    rmapFlags = RMAP_EXCLUSIVE;
+  }
+  if (nrPages > 1) {
+    l.charge(EV.ATOMIC_REF);
+    k.memmap.aux[folio.head] = k.memmap.aux[folio.head]! + nrPages - 1;
+  }
+  if (!folioTestAnon(folio)) folioAddNewAnonRmap(folio, vma, address, rmapFlags);
+  else folioAddAnonRmapPtes(folioSubrange(folio, pageIdx, nrPages), vma, rmapFlags);
+  if (nrPages > 1) {
+    // The page-table package's set_ptes(nr > 1) insists on none targets (spec
+    // pagetable §9.5); the kernel's do_swap_page overwrites the nr swap PTEs
+    // directly. Zero them uncharged (pokePte) so the costs stay the kernel's.
+    for (let j = i0; j < i0 + nrPages; j++) pokePte(t, j, 0, 0);
+  }
+  setPtes(t, i0, pte.lo, pte.hi, nrPages);
+  folioPutSwap(si, nrPages === folio.nr ? folioSubrangeAll(folio) : folioSubrange(folio, idx, 1));
+  if (shouldTryToFreeSwap(k, si, folio, vma, nrPages, write)) folioFreeSwap(si, folio);
+  l.unlock(t.ptl);
+  folioUnlock(folio);
+}
+
+function allocOrder0(k: Kernel, addr: number): Folio {
+  const f = allocAnonFolio(k, 0, false);
+  if (f === null) throw new FoliolabError('ENOMEM', `do_swap_page at 0x${addr.toString(16)}: out of simulated memory`);
+  return f;
+}
+
+/**
+ * should_try_to_free_swap(folio, vma, extra_refs = nr_pages, fault_flags) as
+ * spec §5 states it. [I] extra_refs = the nr_pages mapping references just
+ * taken (the large-folio form); no "always free for SWP_SYNCHRONOUS_IO" (the
+ * spec: a read fault leaves the folio in the swap cache).
+ */
+function shouldTryToFreeSwap(k: Kernel, si: SwapDevice, f: Folio, vma: Vma, extraRefs: number, write: boolean): boolean {
+  const sc = FLAG.swapcache.mask | FLAG.swapbacked.mask;
+  if ((k.memmap.flags[f.head]! & sc) !== sc) return false;
+  if (si.nrSwapPages * 2 < si.totalSwapPages) return true; // mem_cgroup_swap_full → vm_swap_full
+  if ((vma.flags & VM_LOCKED) !== 0 || (k.memmap.flags[f.head]! & FLAG.mlocked.mask) !== 0) return true;
+  return write && k.memmap.aux[f.head] === extraRefs + f.nr;
+}
