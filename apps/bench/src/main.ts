@@ -1,11 +1,12 @@
 /**
  * `pnpm bench`: run foliolab's benchmarks and print Markdown results.
- *   --mib N    simulated range in MiB (default 256)
+ *   --mib N    simulated range in MiB (default 256; the pageout benchmark also runs 4 × N)
  *   --time MS  tinybench time budget per task (default 1500)
  *   --out F    also write the Markdown to F
  */
 import { writeFileSync } from 'node:fs';
 import { benchPagetable } from './pagetable.js';
+import { benchPageout } from './pageout.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,6 +24,7 @@ const time = arg('time', 1500);
 const parts: string[] = [`# foliolab benchmarks`, '', `Node ${process.version}, ${new Date().toISOString()}`, ''];
 const pt = await benchPagetable(mib, time);
 parts.push(pt.markdown, '');
+for (const m of [mib, 4 * mib]) parts.push((await benchPageout(m, time)).markdown, '');
 const md = parts.join('\n');
 console.log(md);
 const oi = process.argv.indexOf('--out');
