@@ -9,3 +9,14 @@ export type { TraceSink, TraceEvent } from './trace.js';
 export { modeledNs, priceArray } from './prices.js';
 export type { PriceTable } from './prices.js';
 export { FoliolabError, check } from './errors.js';
+export {
+  modeledNsFor,
+  PRICE_ARCH_NAMES,
+  priceArchOf,
+  PRICES_ARM64,
+  PRICES_X86,
+  pricesFor,
+  UNEVENTED_RECLAIM,
+  uneventedReclaimNs,
+} from './prices-arch.js';
+export type { FullPriceTable, PriceArch, UneventedReclaimCost } from './prices-arch.js';
