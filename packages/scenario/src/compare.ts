@@ -18,10 +18,10 @@ import { POLICIES, type ArchName, type Policy, type Scenario } from './types.js'
 /** A row of the engine's ALLOWED_DIFFERENCES table. */
 export interface AllowedDifference {
   /** Path pattern: `.`/`[]` segments, `*` = any one segment, `**` = any number; matches the subtree. */
-  path: string;
+  readonly path: string;
   /** A difference between two policies is allowed when either is listed. */
-  policies: Policy[];
-  reason: string;
+  readonly policies: readonly Policy[];
+  readonly reason: string;
 }
 
 /** One differing place in the final states. */
