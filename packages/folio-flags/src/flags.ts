@@ -19,8 +19,11 @@ import { FLAG, type FlagDesc } from './pageflags.js';
  * plainFlagLoad/plainFlagStore for running them as two scheduler steps).
  */
 
+/** The descriptors of FLAG, for an identity check that avoids a keyed lookup by name on every flag operation. */
+const FLAG_DESCS: ReadonlySet<unknown> = new Set<unknown>(Object.values(FLAG));
+
 function checkFlag(fn: string, flag: FlagDesc): void {
-  if (FLAG[flag?.name] !== flag) {
+  if (!FLAG_DESCS.has(flag)) {
     throw new FoliolabError('EINVAL', `${fn}: ${String(flag?.name)} is not a flag descriptor from FLAG`, {
       flag: flag?.name,
     });

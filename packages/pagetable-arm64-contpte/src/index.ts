@@ -200,6 +200,9 @@ export {
   peekPte,
   pokePte,
 } from './ptep.js';
+/** @internal Unchecked variants for the engine's hot paths (the caller has validated table, index and nr). */
+export { doPtepGet as internalPtepGet, doSetPteAt as internalSetPteAt, doGetAndClearFullPtes as internalGetAndClearPtes } from './ptep.js';
+export { doClearYoungDirtyPtes as internalClearYoungDirtyPtes } from './ptep-flags.js';
 export {
   wrprotectPtes,
   ptepSetWrprotect,

@@ -104,6 +104,11 @@ export function clearYoungDirtyPtes(table: PteTable, index: number, nr: number, 
     throw new FoliolabError('EINVAL', `clearYoungDirtyPtes: flags ${String(flags)} not a CYDP combination`, { flags });
   }
   checkPresent('clearYoungDirtyPtes', table, index, nr);
+  doClearYoungDirtyPtes(table, index, nr, flags);
+}
+
+/** @internal `clear_young_dirty_ptes`, unchecked: the caller has validated the range, flags and presence. */
+export function doClearYoungDirtyPtes(table: PteTable, index: number, nr: number, flags: number): void {
   const mm = table.mm;
   const l = mm.ledger;
   if (mm.x86) {

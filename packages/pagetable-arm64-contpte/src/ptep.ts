@@ -128,6 +128,23 @@ export function setPteAt(table: PteTable, index: number, lo: number, hi: number)
 }
 
 /**
+ * @internal `set_pte_at`, unchecked: the caller guarantees a slot of `t` and
+ * uint32 halves (same events as `setPteAt`).
+ */
+export function doSetPteAt(t: PteTable, i: number, lo: number, hi: number): void {
+  hi = (hi & ~PTE_HI_CONT) >>> 0;
+  const mm = t.mm;
+  if (!mm.contpte) {
+    rawSetPtes(t, i, lo, hi, 1);
+    return;
+  }
+  mm.ledger.charge(EV.PTE_READ);
+  contpteTryUnfold(t, i, t.lo[i]!, t.hi[i]!);
+  rawSetPte(t, i, lo, hi);
+  contpteTryFold(t, i, lo, hi);
+}
+
+/**
  * `__set_pte` (arm64 private API): one plain store, 1 PTE_WRITE, no contpte
  * handling. Rejects a target that is valid-CONT or a value with CONT (either
  * would leave a partial contpte block). Use it where a spec counts a bare

@@ -349,9 +349,22 @@ export function rmapFreeFolio(folio: Folio): void {
   if (folio.order >= 2 && onList(folio) && (mm.flags[head + 1]! & FLAG.large_rmappable.mask) === 0) {
     fail(fn, 'EINVAL', `folio ${head} is on a deferred list but not large_rmappable`, { head });
   }
+  doFreeFolio(st, folio);
+}
+
+/**
+ * @internal rmapFreeFolio, unchecked: the caller guarantees a live folio with
+ * refcount 0, no pins, no mappings and no PAGE_FLAGS_CHECK_AT_FREE flags
+ * (same events as `rmapFreeFolio`; Memmap.freeFolio still checks).
+ */
+export function rmapFreeFolioUnchecked(folio: Folio): void {
+  doFreeFolio(rmapOf(folio.mm), folio);
+}
+
+function doFreeFolio(st: RmapState, folio: Folio): void {
   st.ledger.begin('free_folio');
   folioUnqueueDeferredSplit(folio);
   if (folioTestAnon(folio)) modMthpStat(st, st.stats.nr_anon, folio.order, -1);
-  mm.freeFolio(folio);
+  folio.mm.freeFolio(folio);
   st.ledger.end();
 }

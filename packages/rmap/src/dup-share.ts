@@ -8,7 +8,7 @@ import {
 } from '@foliolab/folio-flags';
 import { EV } from '@foliolab/ledger';
 import { addReturnLargeMapcount } from './mapcount.js';
-import type { RmapState } from './state.js';
+import { rmapOf, type RmapState } from './state.js';
 import { GUP_PIN_COUNTING_BIAS, NEG_EBUSY, type RmapTryResult, type RmapVma } from './types.js';
 import { AE_MASK, checkAnon, checkPmdSized, checkVma, fail, ptesMapped, stateOfFolio, stateOfSub } from './validate.js';
 
@@ -183,6 +183,51 @@ export function folioTryShareAnonRmapPtes(sub: FolioSubrange): RmapTryResult {
   st.ledger.charge(EV.LOOP_ITER, sub.nr);
   const r = tryShare(st, sub, sub.folio, sub.firstPfn);
   st.ledger.end();
+  return r;
+}
+
+/**
+ * @internal folio_try_share_anon_rmap_ptes, unchecked: the caller guarantees
+ * a live anon folio whose pages [firstPfn, firstPfn + nr) are all
+ * PageAnonExclusive (same events as `folioTryShareAnonRmapPtes`, no FolioSubrange).
+ */
+export function folioTryShareAnonRmapPtesUnchecked(folio: Folio, firstPfn: number, nr: number): RmapTryResult {
+  const st = rmapOf(folio.mm);
+  st.ledger.begin('folio_try_share_anon_rmap_ptes');
+  st.ledger.charge(EV.LOOP_ITER, nr);
+  return doTryShareUnchecked(st, folio, firstPfn, nr);
+}
+
+/**
+ * @internal folio_try_share_anon_rmap_pte(folio, page), unchecked: as
+ * `folioTryShareAnonRmapPtesUnchecked` for the one page at `pfn` (same events
+ * as `folioTryShareAnonRmapPte`).
+ */
+export function folioTryShareAnonRmapPteUnchecked(folio: Folio, pfn: number): RmapTryResult {
+  const st = rmapOf(folio.mm);
+  st.ledger.begin('folio_try_share_anon_rmap_pte');
+  return doTryShareUnchecked(st, folio, pfn, 1);
+}
+
+/** tryShare without the FolioSubrange; closes the span the caller opened. */
+function doTryShareUnchecked(st: RmapState, folio: Folio, firstPfn: number, nr: number): RmapTryResult {
+  const ledger = st.ledger;
+  let r: RmapTryResult = 0;
+  if (!st.isDevicePrivate(folio)) {
+    if (st.haveGupFast) ledger.charge(EV.MB_FULL);
+    if (maybeDmaPinned(st, folio)) r = NEG_EBUSY;
+  }
+  if (r === 0) {
+    // folio_clear_pages_anon_exclusive without the FolioSubrange: one ATOMIC_RMW per page
+    const mm = folio.mm;
+    const flags = mm.flags;
+    for (let p = firstPfn; p < firstPfn + nr; p++) {
+      mm.ledger.charge(EV.ATOMIC_RMW);
+      flags[p] = flags[p]! & ~AE_MASK;
+    }
+    if (!st.isDevicePrivate(folio) && st.haveGupFast) ledger.charge(EV.MB_AFTER_ATOMIC);
+  }
+  ledger.end();
   return r;
 }
 

@@ -29,6 +29,10 @@ export {
   folioAddFileRmapPmd,
 } from './add.js';
 export { folioRemoveRmapPtes, folioRemoveRmapPmd } from './remove.js';
+/** @internal Unchecked variants for the engine's hot paths (no FolioSubrange, no validation). */
+export { folioRemoveRmapPtesUnchecked } from './remove.js';
+export { folioTryShareAnonRmapPtesUnchecked, folioTryShareAnonRmapPteUnchecked } from './dup-share.js';
+export { rmapFreeFolioUnchecked } from './deferred-split.js';
 export {
   folioTryDupAnonRmapPtes,
   folioTryDupAnonRmapPmd,

@@ -11,7 +11,7 @@ import { EV } from '@foliolab/ledger';
 import { deferredSplitFolioCore } from './deferred-split.js';
 import { subReturnLargeMapcount } from './mapcount.js';
 import { folioModStat } from './mod-stat.js';
-import type { RmapState } from './state.js';
+import { rmapOf, type RmapState } from './state.js';
 import type { RmapVma } from './types.js';
 import { checkAnon, checkPmdSized, checkVma, fail, ptesMapped, stateOfFolio, stateOfSub } from './validate.js';
 
@@ -69,6 +69,20 @@ export function folioRemoveRmapPtes(sub: FolioSubrange, vma: RmapVma): void {
       ptes: ptesMapped(folio),
     });
   }
+  doRemoveRmapPtes(st, folio, firstPfn, nrPages, vma);
+}
+
+/**
+ * @internal folio_remove_rmap_ptes, unchecked: the caller guarantees a live
+ * anon folio with `nr` PTE mappings at [firstPfn, firstPfn + nr) in `vma`
+ * (same events as `folioRemoveRmapPtes`, no FolioSubrange).
+ */
+export function folioRemoveRmapPtesUnchecked(folio: Folio, firstPfn: number, nr: number, vma: RmapVma): void {
+  doRemoveRmapPtes(rmapOf(folio.mm), folio, firstPfn, nr, vma);
+}
+
+function doRemoveRmapPtes(st: RmapState, folio: Folio, firstPfn: number, nrPages: number, vma: RmapVma): void {
+  const mc = folio.mm.mapcount!;
   const ledger = st.ledger;
   const { fa, fb } = folio;
   ledger.begin('folio_remove_rmap_ptes');

@@ -1,6 +1,6 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
-import type { FolioSubrange } from '@foliolab/folio-flags';
-import type { SwpEntry } from './entry.js';
+import type { Folio, FolioSubrange } from '@foliolab/folio-flags';
+import { folioSwapEntry, swpOffset, type SwpEntry } from './entry.js';
 import { NEG_ENOMEM, type NegENOMEM } from './errno.js';
 import { injectFires, slotCount, type SwapDevice } from './device.js';
 import { ST } from './layout.js';
@@ -186,6 +186,21 @@ export function folioPutSwap(si: SwapDevice, sub: FolioSubrange): void {
  * references it). Returns 0 or −ENOMEM (fork turns it into −EIO and retries
  * after a GFP_KERNEL allocation: pass gfp 'kernel' for that retry).
  */
+/**
+ * @internal folio_dup_swap(folio, page, nr), unchecked: the caller holds the
+ * folio lock and the folio is in this device's swap cache (same events as
+ * `folioDupSwap`, no FolioSubrange).
+ */
+export function folioDupSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: number, nr: number): 0 | NegENOMEM {
+  const off = swpOffset(folioSwapEntry(folio)) + firstPage;
+  return swapDup(si, off, nr, 'atomic', injectFires(si.faults, 'dupEnomem'));
+}
+
+/** @internal folio_put_swap, unchecked: as `folioDupSwapUnchecked`; the slots were duplicated by the caller. */
+export function folioPutSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: number, nr: number): void {
+  swapPutEntriesCluster(si, swpOffset(folioSwapEntry(folio)) + firstPage, nr, false);
+}
+
 export function swapDupEntryDirect(si: SwapDevice, entry: SwpEntry, gfp: SwapGfp = 'atomic'): 0 | NegENOMEM {
   const fn = 'swapDupEntryDirect';
   const off = assertEntryRange(fn, si, entry, 1);

@@ -37,6 +37,8 @@ export type { SwapDeviceOptions, SwapCountModel, SwapFaults } from './device.js'
 // Allocation, counts, the swap cache.
 export { folioAllocSwap } from './alloc.js';
 export { folioDupSwap, folioPutSwap, swapDupEntryDirect, swapPutEntriesDirect } from './dup-put.js';
+/** @internal Unchecked variants for the engine's hot paths (no FolioSubrange, no validation). */
+export { folioDupSwapUnchecked, folioPutSwapUnchecked } from './dup-put.js';
 export type { SwapGfp } from './dup-put.js';
 export {
   swapCacheAddFolio,

@@ -12,7 +12,7 @@ import {
   type Folio,
 } from '@foliolab/folio-flags';
 import { FoliolabError } from '@foliolab/ledger';
-import { folioPrepLargeRmappable, rmapFreeFolio } from '@foliolab/rmap';
+import { folioPrepLargeRmappable, rmapFreeFolio, rmapFreeFolioUnchecked } from '@foliolab/rmap';
 import { VM_DROPPABLE, VM_LOCKED } from './consts.js';
 import type { Kernel } from './kernel.js';
 import { lruAdd, lruRemoveOnFree } from './lru.js';
@@ -81,7 +81,7 @@ export function munlockFolio(k: Kernel, f: Folio): void {
  * cleared, PG_mlocked cleared, then the rmap package's free
  * (folio_unqueue_deferred_split, nr_anon stat) and the buddy free.
  */
-export function freeFolioFinal(k: Kernel, f: Folio): void {
+export function freeFolioFinal(k: Kernel, f: Folio, unmappedChecked = false): void {
   if (f.head === k.zeroPfn) throw new FoliolabError('EINVARIANT', 'freeFolioFinal: the zero page lost its last reference');
   if (k.memmap.aux[f.head] !== 0) throw new FoliolabError('EINVARIANT', `freeFolioFinal: folio ${f.head} has refcount ${k.memmap.aux[f.head]}`);
   lruRemoveOnFree(k, f);
@@ -93,7 +93,9 @@ export function freeFolioFinal(k: Kernel, f: Folio): void {
   }
   if ((w & FLAG.mlocked.mask) !== 0) __folioClearMlocked(f);
   if ((w & FLAG.locked.mask) !== 0) __folioClearFlag(f, FLAG.locked);
-  rmapFreeFolio(f);
+  // reclaim has already established "unmapped, refcount frozen to 0": skip rmap's re-validation
+  if (unmappedChecked) rmapFreeFolioUnchecked(f);
+  else rmapFreeFolio(f);
   k.forgetFolio();
 }
 

@@ -14,7 +14,8 @@ import { EV } from '@foliolab/ledger';
 import {
   CYDP_CLEAR_DIRTY,
   CYDP_CLEAR_YOUNG,
-  clearYoungDirtyPtes,
+  internalClearYoungDirtyPtes,
+  internalPtepGet,
   flushTlbBatchedPending,
   flushTlbRange,
   pteBits,
@@ -100,10 +101,10 @@ function addResults(a: ReclaimResult, b: ReclaimResult): ReclaimResult {
 /** clear_young_dirty_ptes(nr), or one PTE at a time under `per-pte` (the pre-batching madvise loops). */
 function clearYdPtes(k: Kernel, t: PteTable, i: number, nr: number, flags: number): void {
   if (k.batchPtes) {
-    clearYoungDirtyPtes(t, i, nr, flags);
+    internalClearYoungDirtyPtes(t, i, nr, flags);
     return;
   }
-  for (let j = i; j < i + nr; j++) clearYoungDirtyPtes(t, j, 1, flags);
+  for (let j = i; j < i + nr; j++) internalClearYoungDirtyPtes(t, j, 1, flags);
 }
 
 /** madvise_folio_pte_batch(): folio_pte_batch_flags(FPB_MERGE_YOUNG_DIRTY) up to `end`. */
@@ -164,7 +165,7 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
   let i = pteIdx(start);
   const iEnd = i + (end - start) / PAGE_SIZE;
   while (i < iEnd) {
-    ptepGet(t, i, pte);
+    internalPtepGet(t, i, pte);
     let nr = 1;
     if (!ptePresent(pte.lo, pte.hi) || isSpecial(pte.hi)) {
       i++;

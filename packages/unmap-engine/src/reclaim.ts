@@ -123,39 +123,49 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult): F
     ret.push(f);
   }
   tryToUnmapFlush(k.tlb);
-  for (const f of toFree) freeFolioFinal(k, f);
+  for (const f of toFree) freeFolioFinal(k, f, true); // unmapped, frozen, unlocked by shrinkOne
   return ret;
 }
 
 type Outcome = { kind: 'free' | 'activate' | 'keepLocked' | 'keep'; nr: number; folio: Folio };
 
+/** shrinkOne's result, reused (no object per folio): read by shrinkFolioList before the next shrinkOne. */
+const lastOutcome: Outcome = { kind: 'keep', nr: 0, folio: null as unknown as Folio };
+
+function outcome(kind: Outcome['kind'], nr: number, folio: Folio): Outcome {
+  lastOutcome.kind = kind;
+  lastOutcome.nr = nr;
+  lastOutcome.folio = folio;
+  return lastOutcome;
+}
+
 function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0: number): Outcome {
   let f = f0;
   const si = k.si;
   let nrPages = nr0;
-  if (hasFlag(k, f, FLAG.unevictable.mask) || hasFlag(k, f, FLAG.mlocked.mask)) return { kind: 'activate', nr: nrPages, folio: f };
+  if (hasFlag(k, f, FLAG.unevictable.mask) || hasFlag(k, f, FLAG.mlocked.mask)) return outcome('activate', nrPages, f);
   const anon = true;
   if (anon && hasFlag(k, f, FLAG.swapbacked.mask) && !inSwapcache(k, f)) {
     // [I] No swap device: the kernel would not scan anon folios at all (get_scan_count); activate, do not split.
-    if (si === null) return { kind: 'activate', nr: nrPages, folio: f };
+    if (si === null) return outcome('activate', nrPages, f);
     if (maybePinned(k, f)) {
       k.stats.addReclaim('nr_pinned_keep', nrPages);
-      return { kind: 'keepLocked', nr: nrPages, folio: f };
+      return outcome('keepLocked', nrPages, f);
     }
     if (f.order > 0) {
-      if (!canSplitFolio(k, f, 1)) return { kind: 'activate', nr: nrPages, folio: f };
+      if (!canSplitFolio(k, f, 1)) return outcome('activate', nrPages, f);
       if (folioOnDeferredList(f) && (k.memmap.flags[f.head + 1]! & FLAG.partially_mapped.mask) !== 0) {
-        if (splitFolio(k, f, list) !== 0) return { kind: 'activate', nr: nrPages, folio: f };
+        if (splitFolio(k, f, list) !== 0) return outcome('activate', nrPages, f);
         f = k.memmap.folioAt(f.head);
       }
     }
     if (folioAllocSwap(si, f) !== 0) {
-      if (f.order === 0) return { kind: 'activate', nr: 1, folio: f };
+      if (f.order === 0) return outcome('activate', 1, f);
       const order = f.order;
-      if (splitFolio(k, f, list) !== 0) return { kind: 'activate', nr: nrPages, folio: f };
+      if (splitFolio(k, f, list) !== 0) return outcome('activate', nrPages, f);
       f = k.memmap.folioAt(f.head);
       countSwpoutFallback(si, order);
-      if (folioAllocSwap(si, f) !== 0) return { kind: 'activate', nr: 1, folio: f };
+      if (folioAllocSwap(si, f) !== 0) return outcome('activate', 1, f);
     }
     k.ledger.charge(EV.FLAG_LOAD);
     if (!hasFlag(k, f, FLAG.dirty.mask)) folioSetDirty(f);
@@ -169,38 +179,38 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
       res.unmapFail += nrPages;
       k.stats.addReclaim('nr_unmap_fail', nrPages);
       if (!wasSwapbacked && hasFlag(k, f, FLAG.swapbacked.mask)) k.stats.addReclaim('nr_lazyfree_fail', nrPages);
-      return { kind: 'activate', nr: nrPages, folio: f };
+      return outcome('activate', nrPages, f);
     }
   }
-  if (maybePinned(k, f)) return { kind: 'activate', nr: nrPages, folio: f };
+  if (maybePinned(k, f)) return outcome('activate', nrPages, f);
   if (hasFlag(k, f, FLAG.dirty.mask) && hasFlag(k, f, FLAG.swapbacked.mask)) {
-    if (si === null || !inSwapcache(k, f)) return { kind: 'keepLocked', nr: nrPages, folio: f };
+    if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
     tryToUnmapFlushDirty(k.tlb);
     folioClearDirty(f); // folio_clear_dirty_for_io
     swapWriteout(si, f); // unlocks the folio
     res.pageout += nrPages;
     k.stats.addReclaim('nr_pageout', nrPages);
-    if (hasFlag(k, f, FLAG.writeback.mask) || hasFlag(k, f, FLAG.dirty.mask)) return { kind: 'keep', nr: nrPages, folio: f };
-    if (!folioTrylock(f)) return { kind: 'keep', nr: nrPages, folio: f };
+    if (hasFlag(k, f, FLAG.writeback.mask) || hasFlag(k, f, FLAG.dirty.mask)) return outcome('keep', nrPages, f);
+    if (!folioTrylock(f)) return outcome('keep', nrPages, f);
   }
   const mm = k.memmap;
   if (!hasFlag(k, f, FLAG.swapbacked.mask)) {
     // lazyfree: folio_ref_freeze(folio, 1)
     k.ledger.charge(EV.ATOMIC_REF);
-    if (mm.aux[f.head] !== 1) return { kind: 'keepLocked', nr: nrPages, folio: f };
+    if (mm.aux[f.head] !== 1) return outcome('keepLocked', nrPages, f);
     mm.aux[f.head] = 0;
     k.stats.count('pglazyfreed', nrPages);
     res.lazyfreed += nrPages;
   } else {
     // __remove_mapping(): freeze at 1 + nr (isolation + swap cache), delete from the swap cache.
-    if (si === null || !inSwapcache(k, f)) return { kind: 'keepLocked', nr: nrPages, folio: f };
+    if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
     k.ledger.charge(EV.ATOMIC_REF);
-    if (mm.aux[f.head] !== 1 + f.nr) return { kind: 'keepLocked', nr: nrPages, folio: f };
+    if (mm.aux[f.head] !== 1 + f.nr) return outcome('keepLocked', nrPages, f);
     __swapCacheDelFolio(si, f);
     mm.aux[f.head] = 0;
   }
   folioUnlock(f);
-  return { kind: 'free', nr: nrPages, folio: f };
+  return outcome('free', nrPages, f);
 }
 
 /** Put kept folios back on the LRU (folio_putback_lru), in list order. */

@@ -5,14 +5,15 @@ import {
   FLAG,
   folioSetSwapbacked,
   folioSetDirty,
-  folioSubrange,
   type Folio,
 } from '@foliolab/folio-flags';
 import { EV, FoliolabError } from '@foliolab/ledger';
 import {
   archTlbbatchShouldDefer,
   flushTlbRange,
-  getAndClearPtes,
+  internalGetAndClearPtes,
+  internalPtepGet,
+  internalSetPteAt,
   mkHwpoisonPte,
   pteBits,
   pteClear,
@@ -21,7 +22,6 @@ import {
   ptePresent,
   pteSwpUffdWp,
   pteUffdWp,
-  ptepGet,
   setPteAt,
   setPtes,
   setTlbUbcFlushPending,
@@ -41,14 +41,14 @@ import {
   pageVmaMappedWalkJump,
 } from '@foliolab/pvmw';
 import {
-  folioRemoveRmapPtes,
-  folioTryShareAnonRmapPte,
-  folioTryShareAnonRmapPtes,
+  folioRemoveRmapPtesUnchecked,
+  folioTryShareAnonRmapPteUnchecked,
+  folioTryShareAnonRmapPtesUnchecked,
   rmapWalkAnon,
   type RmapVma,
   type RmapWalkControl,
 } from '@foliolab/rmap';
-import { folioDupSwap, folioPutSwap, swpOffset, type SwpEntry } from '@foliolab/swap';
+import { folioDupSwapUnchecked, folioPutSwapUnchecked, swpOffset, type SwpEntry } from '@foliolab/swap';
 import {
   MM_ANONPAGES,
   MM_SWAPENTS,
@@ -200,7 +200,7 @@ export function tryToUnmapOne(k: Kernel, folio: Folio, vma: Vma, address: number
     }
     const t = w.pte;
     const i = w.pteIndex;
-    ptepGet(t, i, pteval);
+    internalPtepGet(t, i, pteval);
     const present = ptePresent(pteval.lo, pteval.hi);
     const pfn = present ? ptePfn(pteval.lo, pteval.hi) : softleafPfn(pteval.lo, pteval.hi);
     const page = pfn - folio.head;
@@ -215,7 +215,7 @@ export function tryToUnmapOne(k: Kernel, folio: Folio, vma: Vma, address: number
         pageVmaMappedWalkDone(w);
         throw new FoliolabError('EINVARIANT', `try_to_unmap_one: batch of ${nr} at slot ${i} (page ${page}) leaves the table, VMA or folio`);
       }
-      getAndClearPtes(t, i, nr, pteval);
+      internalGetAndClearPtes(t, i, nr, pteval);
       if ((flags & TTU_BATCH_FLUSH) !== 0 && archTlbbatchShouldDefer(p.pt)) setTlbUbcFlushPending(k.tlb, p.pt, pteval.lo, pteval.hi, addr, end);
       else {
         l.charge(EV.TLB_FLUSH_RANGE);
@@ -269,7 +269,7 @@ function folioMarkDirty(k: Kernel, f: Folio): void {
 
 /** finish_folio_unmap(): folio_remove_rmap_ptes(nr) then folio_put_refs(nr). */
 function finishUnmap(k: Kernel, folio: Folio, vma: Vma, page: number, nr: number): void {
-  folioRemoveRmapPtes(folioSubrange(folio, page, nr), vma);
+  folioRemoveRmapPtesUnchecked(folio, folio.head + page, nr, vma);
   putFolioRefs(k, folio, nr);
 }
 
@@ -315,19 +315,18 @@ function swapOffsetOf(folio: Folio, page: number): number {
  */
 function ttuAnonOne(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number, present: boolean, page: number, anonExclusive: boolean): boolean {
   const si = k.si!;
-  const sub = folioSubrange(folio, page, 1);
   const pfn = folio.head + page;
-  if (folioDupSwap(si, sub) < 0) {
+  if (folioDupSwapUnchecked(si, folio, page, 1) < 0) {
     restorePtes(t, i, present, pfn, 1);
     return false;
   }
   if (k.config.archOptions.archUnmapOne && k.archUnmapOneFires()) {
-    folioPutSwap(si, sub);
+    folioPutSwapUnchecked(si, folio, page, 1);
     restorePtes(t, i, present, pfn, 1);
     return false;
   }
-  if (anonExclusive && folioTryShareAnonRmapPte(folio, page) !== 0) {
-    folioPutSwap(si, sub);
+  if (anonExclusive && folioTryShareAnonRmapPteUnchecked(folio, pfn) !== 0) {
+    folioPutSwapUnchecked(si, folio, page, 1);
     restorePtes(t, i, present, pfn, 1);
     return false;
   }
@@ -336,7 +335,7 @@ function ttuAnonOne(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number, pr
   k.addMmCounter(p, MM_SWAPENTS, 1);
   const uffd = present ? pteUffdWp(pteval.lo, pteval.hi) : pteSwpUffdWp(pteval.lo, pteval.hi);
   swapPteInto(swp, si.type, swapOffsetOf(folio, page), anonExclusive, uffd);
-  setPteAt(t, i, swp.lo, swp.hi);
+  internalSetPteAt(t, i, swp.lo, swp.hi);
   return true;
 }
 
@@ -367,10 +366,10 @@ function ttuAnonBatched(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number
     let len = 1;
     while (s + len < end && ((flags[head + s + len]! & AE) !== 0) === ex) len++;
     l.charge(EV.FLAG_LOAD, len);
-    const sub = folioSubrange(folio, s, len);
-    let failed = folioDupSwap(si, sub) < 0;
-    if (!failed && ex && folioTryShareAnonRmapPtes(sub) !== 0) {
-      folioPutSwap(si, sub);
+    // unchecked entry points: the folio is locked, in the swap cache, and [s, s + len) lies inside it
+    let failed = folioDupSwapUnchecked(si, folio, s, len) < 0;
+    if (!failed && ex && folioTryShareAnonRmapPtesUnchecked(folio, head + s, len) !== 0) {
+      folioPutSwapUnchecked(si, folio, s, len);
       failed = true;
     }
     if (failed) {
@@ -381,7 +380,7 @@ function ttuAnonBatched(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number
     const base = swapOffsetOf(folio, s);
     for (let j = 0; j < len; j++) {
       swapPteInto(swp, si.type, base + j, ex, uffd);
-      setPteAt(t, i + (s - first) + j, swp.lo, swp.hi);
+      internalSetPteAt(t, i + (s - first) + j, swp.lo, swp.hi);
     }
     k.addMmCounter(p, MM_ANONPAGES, -len);
     k.addMmCounter(p, MM_SWAPENTS, len);
