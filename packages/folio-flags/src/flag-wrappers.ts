@@ -1,20 +1,20 @@
 import { EV } from '@foliolab/ledger';
 import {
-  __folioClearFlag,
-  __folioSetFlag,
+  __folioClearFlagKnown,
+  __folioSetFlagKnown,
   __pageClearFlag,
-  atomicClearAt,
-  atomicSetAt,
-  folioClearFlag,
-  folioSetFlag,
-  folioTestClearFlag,
-  folioTestFlag,
-  folioTestSetFlag,
+  folioClearFlagKnown,
+  folioSetFlagKnown,
+  folioTestClearFlagKnown,
+  folioTestFlagKnown,
+  folioTestSetFlagKnown,
   pageClearFlag,
   pageSetFlag,
   pageTestClearFlag,
   pageTestFlag,
   pageTestSetFlag,
+  pagesAtomicClear,
+  pagesAtomicSet,
 } from './flags.js';
 import type { Folio } from './folio.js';
 import type { Memmap } from './memmap.js';
@@ -27,6 +27,9 @@ import type { FolioSubrange } from './subrange.js';
  * (ATOMIC_RMW / FLAG_LOAD / PLAIN_RMW). Memory barriers implied by some of
  * them in the kernel (folio_mark_uptodate's smp_wmb, the _lock/_unlock
  * orderings) are not charged: the spec's cost lists do not count them.
+ * The folio-level wrappers use the *Known variants of the generic operations:
+ * their descriptors are constants of this module, so only the folio is
+ * checked per call (errors are the generic operations' own).
  */
 
 const {
@@ -51,109 +54,109 @@ const {
 
 // --- PG_locked (PF_NO_TAIL) -------------------------------------------------
 /** folio_test_locked() */
-export const folioTestLocked = (f: Folio): boolean => folioTestFlag(f, locked);
+export const folioTestLocked = (f: Folio): boolean => folioTestFlagKnown(f, locked);
 /** folio_trylock(): test_and_set_bit_lock; true when this call took the lock. */
-export const folioTrylock = (f: Folio): boolean => !folioTestSetFlag(f, locked);
+export const folioTrylock = (f: Folio): boolean => !folioTestSetFlagKnown(f, locked);
 /** folio_unlock(): clear_bit_unlock (waiter wake-up not modelled). */
-export const folioUnlock = (f: Folio): void => folioClearFlag(f, locked);
+export const folioUnlock = (f: Folio): void => folioClearFlagKnown(f, locked);
 /** __folio_set_locked(): non-atomic, legal only on a folio nobody else can see. */
-export const __folioSetLocked = (f: Folio): void => __folioSetFlag(f, locked);
+export const __folioSetLocked = (f: Folio): void => __folioSetFlagKnown(f, locked);
 /** __folio_clear_locked(): non-atomic. */
-export const __folioClearLocked = (f: Folio): void => __folioClearFlag(f, locked);
+export const __folioClearLocked = (f: Folio): void => __folioClearFlagKnown(f, locked);
 
 // --- PG_writeback (PF_NO_TAIL) ----------------------------------------------
 /** folio_test_writeback() */
-export const folioTestWriteback = (f: Folio): boolean => folioTestFlag(f, writeback);
+export const folioTestWriteback = (f: Folio): boolean => folioTestFlagKnown(f, writeback);
 /** folio_test_set_writeback() (__folio_start_writeback) */
-export const folioTestSetWriteback = (f: Folio): boolean => folioTestSetFlag(f, writeback);
+export const folioTestSetWriteback = (f: Folio): boolean => folioTestSetFlagKnown(f, writeback);
 /** folio_test_clear_writeback() (__folio_end_writeback) */
-export const folioTestClearWriteback = (f: Folio): boolean => folioTestClearFlag(f, writeback);
+export const folioTestClearWriteback = (f: Folio): boolean => folioTestClearFlagKnown(f, writeback);
 
 // --- PG_referenced (PF_HEAD) ------------------------------------------------
 /** folio_test_referenced() */
-export const folioTestReferenced = (f: Folio): boolean => folioTestFlag(f, referenced);
+export const folioTestReferenced = (f: Folio): boolean => folioTestFlagKnown(f, referenced);
 /** folio_set_referenced() */
-export const folioSetReferenced = (f: Folio): void => folioSetFlag(f, referenced);
+export const folioSetReferenced = (f: Folio): void => folioSetFlagKnown(f, referenced);
 /** folio_clear_referenced() */
-export const folioClearReferenced = (f: Folio): void => folioClearFlag(f, referenced);
+export const folioClearReferenced = (f: Folio): void => folioClearFlagKnown(f, referenced);
 /** folio_test_clear_referenced() */
-export const folioTestClearReferenced = (f: Folio): boolean => folioTestClearFlag(f, referenced);
+export const folioTestClearReferenced = (f: Folio): boolean => folioTestClearFlagKnown(f, referenced);
 /** __folio_set_referenced(): non-atomic. */
-export const __folioSetReferenced = (f: Folio): void => __folioSetFlag(f, referenced);
+export const __folioSetReferenced = (f: Folio): void => __folioSetFlagKnown(f, referenced);
 
 // --- PG_uptodate (PF_NO_TAIL) -----------------------------------------------
 /** folio_test_uptodate() */
-export const folioTestUptodate = (f: Folio): boolean => folioTestFlag(f, uptodate);
+export const folioTestUptodate = (f: Folio): boolean => folioTestFlagKnown(f, uptodate);
 /** folio_mark_uptodate(): smp_wmb() + set_bit (barrier not charged). */
-export const folioMarkUptodate = (f: Folio): void => folioSetFlag(f, uptodate);
+export const folioMarkUptodate = (f: Folio): void => folioSetFlagKnown(f, uptodate);
 /** __folio_mark_uptodate(): smp_wmb() + __set_bit, for a folio nobody else sees. */
-export const __folioMarkUptodate = (f: Folio): void => __folioSetFlag(f, uptodate);
+export const __folioMarkUptodate = (f: Folio): void => __folioSetFlagKnown(f, uptodate);
 /** folio_clear_uptodate() */
-export const folioClearUptodate = (f: Folio): void => folioClearFlag(f, uptodate);
+export const folioClearUptodate = (f: Folio): void => folioClearFlagKnown(f, uptodate);
 
 // --- PG_dirty (PF_HEAD) -----------------------------------------------------
 /** folio_test_dirty() */
-export const folioTestDirty = (f: Folio): boolean => folioTestFlag(f, dirty);
+export const folioTestDirty = (f: Folio): boolean => folioTestFlagKnown(f, dirty);
 /** folio_set_dirty() (the bit only; folio_mark_dirty's accounting is not here) */
-export const folioSetDirty = (f: Folio): void => folioSetFlag(f, dirty);
+export const folioSetDirty = (f: Folio): void => folioSetFlagKnown(f, dirty);
 /** folio_clear_dirty() */
-export const folioClearDirty = (f: Folio): void => folioClearFlag(f, dirty);
+export const folioClearDirty = (f: Folio): void => folioClearFlagKnown(f, dirty);
 /** folio_test_set_dirty() */
-export const folioTestSetDirty = (f: Folio): boolean => folioTestSetFlag(f, dirty);
+export const folioTestSetDirty = (f: Folio): boolean => folioTestSetFlagKnown(f, dirty);
 /** folio_test_clear_dirty() */
-export const folioTestClearDirty = (f: Folio): boolean => folioTestClearFlag(f, dirty);
+export const folioTestClearDirty = (f: Folio): boolean => folioTestClearFlagKnown(f, dirty);
 
 // --- PG_lru (PF_HEAD) -------------------------------------------------------
 /** folio_test_lru() */
-export const folioTestLru = (f: Folio): boolean => folioTestFlag(f, lru);
+export const folioTestLru = (f: Folio): boolean => folioTestFlagKnown(f, lru);
 /** folio_set_lru() */
-export const folioSetLru = (f: Folio): void => folioSetFlag(f, lru);
+export const folioSetLru = (f: Folio): void => folioSetFlagKnown(f, lru);
 /** folio_clear_lru() */
-export const folioClearLru = (f: Folio): void => folioClearFlag(f, lru);
+export const folioClearLru = (f: Folio): void => folioClearFlagKnown(f, lru);
 /** folio_test_clear_lru() (LRU isolation) */
-export const folioTestClearLru = (f: Folio): boolean => folioTestClearFlag(f, lru);
+export const folioTestClearLru = (f: Folio): boolean => folioTestClearFlagKnown(f, lru);
 
 // --- PG_active (PF_HEAD) ----------------------------------------------------
 /** folio_test_active() */
-export const folioTestActive = (f: Folio): boolean => folioTestFlag(f, active);
+export const folioTestActive = (f: Folio): boolean => folioTestFlagKnown(f, active);
 /** folio_set_active() */
-export const folioSetActive = (f: Folio): void => folioSetFlag(f, active);
+export const folioSetActive = (f: Folio): void => folioSetFlagKnown(f, active);
 /** folio_clear_active() */
-export const folioClearActive = (f: Folio): void => folioClearFlag(f, active);
+export const folioClearActive = (f: Folio): void => folioClearFlagKnown(f, active);
 /** folio_test_clear_active() */
-export const folioTestClearActive = (f: Folio): boolean => folioTestClearFlag(f, active);
+export const folioTestClearActive = (f: Folio): boolean => folioTestClearFlagKnown(f, active);
 
 // --- PG_unevictable (PF_HEAD) -----------------------------------------------
 /** folio_test_unevictable() */
-export const folioTestUnevictable = (f: Folio): boolean => folioTestFlag(f, unevictable);
+export const folioTestUnevictable = (f: Folio): boolean => folioTestFlagKnown(f, unevictable);
 /** folio_set_unevictable() */
-export const folioSetUnevictable = (f: Folio): void => folioSetFlag(f, unevictable);
+export const folioSetUnevictable = (f: Folio): void => folioSetFlagKnown(f, unevictable);
 /** folio_clear_unevictable() */
-export const folioClearUnevictable = (f: Folio): void => folioClearFlag(f, unevictable);
+export const folioClearUnevictable = (f: Folio): void => folioClearFlagKnown(f, unevictable);
 /** folio_test_clear_unevictable() */
-export const folioTestClearUnevictable = (f: Folio): boolean => folioTestClearFlag(f, unevictable);
+export const folioTestClearUnevictable = (f: Folio): boolean => folioTestClearFlagKnown(f, unevictable);
 
 // --- PG_reclaim (PF_NO_TAIL) ------------------------------------------------
 /** folio_test_reclaim() */
-export const folioTestReclaim = (f: Folio): boolean => folioTestFlag(f, reclaim);
+export const folioTestReclaim = (f: Folio): boolean => folioTestFlagKnown(f, reclaim);
 /** folio_set_reclaim() */
-export const folioSetReclaim = (f: Folio): void => folioSetFlag(f, reclaim);
+export const folioSetReclaim = (f: Folio): void => folioSetFlagKnown(f, reclaim);
 /** folio_clear_reclaim() */
-export const folioClearReclaim = (f: Folio): void => folioClearFlag(f, reclaim);
+export const folioClearReclaim = (f: Folio): void => folioClearFlagKnown(f, reclaim);
 /** folio_test_clear_reclaim() */
-export const folioTestClearReclaim = (f: Folio): boolean => folioTestClearFlag(f, reclaim);
+export const folioTestClearReclaim = (f: Folio): boolean => folioTestClearFlagKnown(f, reclaim);
 
 // --- PG_swapbacked (PF_NO_TAIL) ---------------------------------------------
 /** folio_test_swapbacked() */
-export const folioTestSwapbacked = (f: Folio): boolean => folioTestFlag(f, swapbacked);
+export const folioTestSwapbacked = (f: Folio): boolean => folioTestFlagKnown(f, swapbacked);
 /** folio_set_swapbacked() */
-export const folioSetSwapbacked = (f: Folio): void => folioSetFlag(f, swapbacked);
+export const folioSetSwapbacked = (f: Folio): void => folioSetFlagKnown(f, swapbacked);
 /** folio_clear_swapbacked() (lazyfree) */
-export const folioClearSwapbacked = (f: Folio): void => folioClearFlag(f, swapbacked);
+export const folioClearSwapbacked = (f: Folio): void => folioClearFlagKnown(f, swapbacked);
 /** __folio_set_swapbacked(): non-atomic, as folio_add_new_anon_rmap() does on a new folio. */
-export const __folioSetSwapbacked = (f: Folio): void => __folioSetFlag(f, swapbacked);
+export const __folioSetSwapbacked = (f: Folio): void => __folioSetFlagKnown(f, swapbacked);
 /** __folio_clear_swapbacked(): non-atomic. */
-export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlag(f, swapbacked);
+export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlagKnown(f, swapbacked);
 
 // --- PG_swapcache = PG_owner_priv_1 (PF_NO_TAIL) ----------------------------
 /**
@@ -161,25 +164,25 @@ export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlag(f, sw
  * same word, short-circuited: one FLAG_LOAD when not swapbacked, else two.
  */
 export const folioTestSwapcache = (f: Folio): boolean =>
-  folioTestFlag(f, swapbacked) && folioTestFlag(f, swapcache);
+  folioTestFlagKnown(f, swapbacked) && folioTestFlagKnown(f, swapcache);
 /** folio_set_swapcache() */
-export const folioSetSwapcache = (f: Folio): void => folioSetFlag(f, swapcache);
+export const folioSetSwapcache = (f: Folio): void => folioSetFlagKnown(f, swapcache);
 /** folio_clear_swapcache() */
-export const folioClearSwapcache = (f: Folio): void => folioClearFlag(f, swapcache);
+export const folioClearSwapcache = (f: Folio): void => folioClearFlagKnown(f, swapcache);
 
 // --- PG_mlocked (PF_NO_TAIL) ------------------------------------------------
 /** folio_test_mlocked() */
-export const folioTestMlocked = (f: Folio): boolean => folioTestFlag(f, mlocked);
+export const folioTestMlocked = (f: Folio): boolean => folioTestFlagKnown(f, mlocked);
 /** folio_set_mlocked() */
-export const folioSetMlocked = (f: Folio): void => folioSetFlag(f, mlocked);
+export const folioSetMlocked = (f: Folio): void => folioSetFlagKnown(f, mlocked);
 /** folio_clear_mlocked() */
-export const folioClearMlocked = (f: Folio): void => folioClearFlag(f, mlocked);
+export const folioClearMlocked = (f: Folio): void => folioClearFlagKnown(f, mlocked);
 /** folio_test_set_mlocked() */
-export const folioTestSetMlocked = (f: Folio): boolean => folioTestSetFlag(f, mlocked);
+export const folioTestSetMlocked = (f: Folio): boolean => folioTestSetFlagKnown(f, mlocked);
 /** folio_test_clear_mlocked() */
-export const folioTestClearMlocked = (f: Folio): boolean => folioTestClearFlag(f, mlocked);
+export const folioTestClearMlocked = (f: Folio): boolean => folioTestClearFlagKnown(f, mlocked);
 /** __folio_clear_mlocked(): non-atomic (freeing path). */
-export const __folioClearMlocked = (f: Folio): void => __folioClearFlag(f, mlocked);
+export const __folioClearMlocked = (f: Folio): void => __folioClearFlagKnown(f, mlocked);
 
 // --- PG_anon_exclusive = PG_owner_2 (PF_ANY: per page) -----------------------
 // The kernel's VM_BUG_ON_PGFLAGS(!PageAnon(page)) is not modelled.
@@ -202,7 +205,7 @@ export function folioClearPagesAnonExclusive(range: FolioSubrange): void {
   const { folio, firstPfn, nr } = range;
   const mm = folio.mm;
   mm.assertLive('folioClearPagesAnonExclusive', folio);
-  for (let p = firstPfn; p < firstPfn + nr; p++) atomicClearAt(mm, p, anon_exclusive.mask);
+  pagesAtomicClear(mm, firstPfn, nr, anon_exclusive.mask);
 }
 
 /**
@@ -214,7 +217,7 @@ export function folioSetPagesAnonExclusive(range: FolioSubrange): void {
   const { folio, firstPfn, nr } = range;
   const mm = folio.mm;
   mm.assertLive('folioSetPagesAnonExclusive', folio);
-  for (let p = firstPfn; p < firstPfn + nr; p++) atomicSetAt(mm, p, anon_exclusive.mask);
+  pagesAtomicSet(mm, firstPfn, nr, anon_exclusive.mask);
 }
 
 /** Number of pages of `range` with PageAnonExclusive, one FLAG_LOAD per page. */
@@ -240,36 +243,36 @@ export const testSetPageHWPoison = (mm: Memmap, pfn: number): boolean => pageTes
 /** TestClearPageHWPoison(page) (unpoison) */
 export const testClearPageHWPoison = (mm: Memmap, pfn: number): boolean => pageTestClearFlag(mm, pfn, hwpoison);
 /** folio_test_hwpoison(): PG_hwpoison of page[0] only. */
-export const folioTestHwpoison = (f: Folio): boolean => folioTestFlag(f, hwpoison);
+export const folioTestHwpoison = (f: Folio): boolean => folioTestFlagKnown(f, hwpoison);
 
 // --- PG_has_hwpoisoned (FOLIO_SECOND_PAGE) ----------------------------------
 /** folio_test_has_hwpoisoned() */
-export const folioTestHasHwpoisoned = (f: Folio): boolean => folioTestFlag(f, has_hwpoisoned);
+export const folioTestHasHwpoisoned = (f: Folio): boolean => folioTestFlagKnown(f, has_hwpoisoned);
 /** folio_set_has_hwpoisoned() */
-export const folioSetHasHwpoisoned = (f: Folio): void => folioSetFlag(f, has_hwpoisoned);
+export const folioSetHasHwpoisoned = (f: Folio): void => folioSetFlagKnown(f, has_hwpoisoned);
 /** folio_clear_has_hwpoisoned() */
-export const folioClearHasHwpoisoned = (f: Folio): void => folioClearFlag(f, has_hwpoisoned);
+export const folioClearHasHwpoisoned = (f: Folio): void => folioClearFlagKnown(f, has_hwpoisoned);
 /** folio_test_set_has_hwpoisoned() */
-export const folioTestSetHasHwpoisoned = (f: Folio): boolean => folioTestSetFlag(f, has_hwpoisoned);
+export const folioTestSetHasHwpoisoned = (f: Folio): boolean => folioTestSetFlagKnown(f, has_hwpoisoned);
 /** folio_test_clear_has_hwpoisoned() */
-export const folioTestClearHasHwpoisoned = (f: Folio): boolean => folioTestClearFlag(f, has_hwpoisoned);
+export const folioTestClearHasHwpoisoned = (f: Folio): boolean => folioTestClearFlagKnown(f, has_hwpoisoned);
 
 // --- PG_partially_mapped (FOLIO_SECOND_PAGE) --------------------------------
 /** folio_test_partially_mapped() */
-export const folioTestPartiallyMapped = (f: Folio): boolean => folioTestFlag(f, partially_mapped);
+export const folioTestPartiallyMapped = (f: Folio): boolean => folioTestFlagKnown(f, partially_mapped);
 /** folio_set_partially_mapped(): atomic since Usama Arif's fix (Dec 2024, Fixes 8422acdc97ed). */
-export const folioSetPartiallyMapped = (f: Folio): void => folioSetFlag(f, partially_mapped);
+export const folioSetPartiallyMapped = (f: Folio): void => folioSetFlagKnown(f, partially_mapped);
 /** folio_clear_partially_mapped(): atomic since the same fix. */
-export const folioClearPartiallyMapped = (f: Folio): void => folioClearFlag(f, partially_mapped);
+export const folioClearPartiallyMapped = (f: Folio): void => folioClearFlagKnown(f, partially_mapped);
 /** __folio_set_partially_mapped(): the pre-fix non-atomic set (v6.12 deferred_split_folio); loses updates. */
-export const __folioSetPartiallyMapped = (f: Folio): void => __folioSetFlag(f, partially_mapped);
+export const __folioSetPartiallyMapped = (f: Folio): void => __folioSetFlagKnown(f, partially_mapped);
 /** __folio_clear_partially_mapped(): the pre-fix non-atomic clear (v6.12). */
-export const __folioClearPartiallyMapped = (f: Folio): void => __folioClearFlag(f, partially_mapped);
+export const __folioClearPartiallyMapped = (f: Folio): void => __folioClearFlagKnown(f, partially_mapped);
 
 // --- PG_large_rmappable (FOLIO_SECOND_PAGE) ---------------------------------
 /** folio_test_large_rmappable() */
-export const folioTestLargeRmappable = (f: Folio): boolean => folioTestFlag(f, large_rmappable);
+export const folioTestLargeRmappable = (f: Folio): boolean => folioTestFlagKnown(f, large_rmappable);
 /** folio_set_large_rmappable() (folio_prep_large_rmappable) */
-export const folioSetLargeRmappable = (f: Folio): void => folioSetFlag(f, large_rmappable);
+export const folioSetLargeRmappable = (f: Folio): void => folioSetFlagKnown(f, large_rmappable);
 /** folio_clear_large_rmappable() */
-export const folioClearLargeRmappable = (f: Folio): void => folioClearFlag(f, large_rmappable);
+export const folioClearLargeRmappable = (f: Folio): void => folioClearFlagKnown(f, large_rmappable);

@@ -34,14 +34,30 @@ function checkFlag(fn: string, flag: FlagDesc): void {
 function folioWord(fn: string, folio: Folio, flag: FlagDesc): number {
   folio.mm.assertLive(fn, folio);
   checkFlag(fn, flag);
+  return placedWord(fn, folio, flag);
+}
+
+/**
+ * folioWord for a descriptor taken from FLAG by the caller's own code (the
+ * kernel-named wrappers): the descriptor was validated when the module loaded,
+ * so only the folio is checked on each call.
+ */
+function knownWord(fn: string, folio: Folio, flag: FlagDesc): number {
+  folio.mm.assertLive(fn, folio);
+  return placedWord(fn, folio, flag);
+}
+
+function placedWord(fn: string, folio: Folio, flag: FlagDesc): number {
   if (flag.placement !== 'second') return folio.head;
-  if (folio.order === 0) {
-    throw new FoliolabError('EINVAL', `${fn}: ${flag.kernelName} is a second-page flag; folio ${folio.head} is order 0`, {
-      head: folio.head,
-      flag: flag.name,
-    });
-  }
+  if (folio.order === 0) secondOnSmall(fn, folio, flag);
   return folio.head + 1;
+}
+
+function secondOnSmall(fn: string, folio: Folio, flag: FlagDesc): never {
+  throw new FoliolabError('EINVAL', `${fn}: ${flag.kernelName} is a second-page flag; folio ${folio.head} is order 0`, {
+    head: folio.head,
+    flag: flag.name,
+  });
 }
 
 /** PFN whose flags word holds `flag` for page-level operations on `pfn`. */
@@ -182,3 +198,78 @@ export function __pageClearFlag(mm: Memmap, pfn: number, flag: FlagDesc): void {
 export const atomicSetAt = atomicSet;
 /** @internal */
 export const atomicClearAt = atomicClear;
+
+/*
+ * The folio-level operations for a FLAG descriptor the caller names in code
+ * (the kernel-named wrappers, and the rmap package's hot paths): same events,
+ * same errors (and the same function names in them) as the generic
+ * operations, without re-validating the descriptor on every call.
+ */
+
+/** @internal folioTestFlag for a FLAG constant. */
+export function folioTestFlagKnown(folio: Folio, flag: FlagDesc): boolean {
+  return load(folio.mm, knownWord('folioTestFlag', folio, flag), flag.mask);
+}
+
+/** @internal folioSetFlag for a FLAG constant. */
+export function folioSetFlagKnown(folio: Folio, flag: FlagDesc): void {
+  atomicSet(folio.mm, knownWord('folioSetFlag', folio, flag), flag.mask);
+}
+
+/** @internal folioClearFlag for a FLAG constant. */
+export function folioClearFlagKnown(folio: Folio, flag: FlagDesc): void {
+  atomicClear(folio.mm, knownWord('folioClearFlag', folio, flag), flag.mask);
+}
+
+/** @internal folioTestSetFlag for a FLAG constant. */
+export function folioTestSetFlagKnown(folio: Folio, flag: FlagDesc): boolean {
+  return atomicSet(folio.mm, knownWord('folioTestSetFlag', folio, flag), flag.mask);
+}
+
+/** @internal folioTestClearFlag for a FLAG constant. */
+export function folioTestClearFlagKnown(folio: Folio, flag: FlagDesc): boolean {
+  return atomicClear(folio.mm, knownWord('folioTestClearFlag', folio, flag), flag.mask);
+}
+
+/** @internal __folioSetFlag for a FLAG constant. */
+export function __folioSetFlagKnown(folio: Folio, flag: FlagDesc): void {
+  const w = knownWord('__folioSetFlag', folio, flag);
+  plainStore(folio.mm, w, folio.mm.flags[w]!, flag.mask, true);
+}
+
+/** @internal __folioClearFlag for a FLAG constant. */
+export function __folioClearFlagKnown(folio: Folio, flag: FlagDesc): void {
+  const w = knownWord('__folioClearFlag', folio, flag);
+  plainStore(folio.mm, w, folio.mm.flags[w]!, flag.mask, false);
+}
+
+/**
+ * @internal `nr` atomic set_bits of `mask` on the words of pages
+ * [firstPfn, firstPfn + nr), nr ≥ 1, for a caller that validated the range:
+ * nr × ATOMIC_RMW. Without a trace sink nobody can see the order of the
+ * charges, so they are one charge(ATOMIC_RMW, nr) (the same counts); with a
+ * sink, one charge per page as the kernel's loop does.
+ */
+export function pagesAtomicSet(mm: Memmap, firstPfn: number, nr: number, mask: number): void {
+  const ledger = mm.ledger;
+  if (ledger.tracing) {
+    for (let p = firstPfn; p < firstPfn + nr; p++) atomicSet(mm, p, mask);
+    return;
+  }
+  ledger.charge(EV.ATOMIC_RMW, nr);
+  const flags = mm.flags;
+  for (let p = firstPfn; p < firstPfn + nr; p++) flags[p] = flags[p]! | mask;
+}
+
+/** @internal `nr` atomic clear_bits, as pagesAtomicSet. */
+export function pagesAtomicClear(mm: Memmap, firstPfn: number, nr: number, mask: number): void {
+  const ledger = mm.ledger;
+  if (ledger.tracing) {
+    for (let p = firstPfn; p < firstPfn + nr; p++) atomicClear(mm, p, mask);
+    return;
+  }
+  ledger.charge(EV.ATOMIC_RMW, nr);
+  const flags = mm.flags;
+  const keep = ~mask;
+  for (let p = firstPfn; p < firstPfn + nr; p++) flags[p] = flags[p]! & keep;
+}

@@ -59,7 +59,7 @@ export {
 } from './fields.js';
 
 // The memmap, its allocator and folio handles.
-export { Memmap, MEMMAP_MAX_PAGES, PAGE_FLAGS_CHECK_AT_FREE } from './memmap.js';
+export { Memmap, MEMMAP_MAX_PAGES, PAGE_FLAGS_CHECK_AT_FREE, PAGE_MAPCOUNT_MAX } from './memmap.js';
 export type { MemmapOptions, MemmapBytes, FolioLookup } from './memmap.js';
 export { MAX_FOLIO_ORDER, MAX_ORDER_NR_PAGES } from './buddy.js';
 export type { Folio } from './folio.js';
@@ -86,6 +86,8 @@ export {
   __pageSetFlag,
   __pageClearFlag,
 } from './flags.js';
+/** @internal Batched per-page atomic flag ops for callers that validated the range (same events). */
+export { pagesAtomicSet, pagesAtomicClear } from './flags.js';
 
 // Kernel-named wrappers.
 export {

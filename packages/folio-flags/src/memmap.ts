@@ -12,7 +12,7 @@ import {
   FIELDS_IN_TAILS_MIN_ORDER,
   FOLIO_FIELD_INIT,
   NR_FOLIO_FIELD_SLOTS,
-  mappingIsAnon,
+  PAGE_MAPPING_ANON,
 } from './fields.js';
 import { Folio } from './folio.js';
 import { FOLIO_ORDER_MASK, MODEL_ALLOCATED, PG } from './pageflags.js';
@@ -22,7 +22,10 @@ import { SpillPool } from './spill.js';
 export interface MemmapOptions {
   /** Pages of simulated memory: a positive multiple of 512 (one max-order block). */
   readonly nrPages: number;
-  /** Allocate the per-page `_mapcount` array (struct page._mapcount; −1 = unmapped). */
+  /**
+   * Allocate the per-page `_mapcount` array (struct page._mapcount; −1 = unmapped). An Int16Array: at
+   * most PAGE_MAPCOUNT_MAX (32767) stored, i.e. 32768 PTE mappings of one page (see PAGE_MAPCOUNT_MAX).
+   */
   readonly perPageMapcount?: boolean;
   /** Allocate the per-page data-token array. */
   readonly dataTokens?: boolean;
@@ -57,7 +60,18 @@ export interface MemmapBytes {
 /** Largest memmap accepted: 2^26 pages (256 GiB simulated, 512 MiB of flags + aux). */
 export const MEMMAP_MAX_PAGES = 1 << 26;
 
+/**
+ * Largest value the per-page `_mapcount` array stores (an Int16Array: 2 B/page instead of 4). The
+ * kernel's `_mapcount` is an atomic_t; the model's per-page count only counts the PTE mappings of one
+ * page, which is bounded by the number of processes mapping it, so 32768 mappings of one page is a
+ * model limit, not a kernel one. Every increment checks it first and throws
+ * FoliolabError('EOVERFLOW') naming the PFN, changing nothing; within the limit only the cost changes.
+ */
+export const PAGE_MAPCOUNT_MAX = 0x7fff;
+
 const PG_HEAD_MASK = 1 << PG.head;
+/** FOLIO_FIELD_INIT as a typed array, read by allocFolio's reset loop. */
+const FIELD_INIT = Int32Array.from(FOLIO_FIELD_INIT);
 const PG_HWPOISON_MASK = 1 << PG.hwpoison;
 /** PAGE_FLAGS_CHECK_AT_FREE (mm/page_alloc.c), the bits of it this model has. mlocked is cleared, not bad. */
 export const PAGE_FLAGS_CHECK_AT_FREE =
@@ -78,7 +92,8 @@ export const PAGE_FLAGS_CHECK_AT_FREE =
  *   bits 0..7, model-only bits 24..31; see pageflags.ts).
  * - `aux[pfn]`: `_refcount` at a folio head; head-only folio fields overlaid
  *   on the tail slots of folios of order ≥ 4 (fields.ts).
- * - `mapcount[pfn]` (optional): struct page `_mapcount`, −1 = unmapped.
+ * - `mapcount[pfn]` (optional): struct page `_mapcount`, −1 = unmapped; an
+ *   Int16Array, so at most PAGE_MAPCOUNT_MAX (a model limit, see there).
  * - `token[pfn]` (optional): data token of the page's contents.
  *
  * Folios come from a buddy allocator of orders 0..9.
@@ -87,7 +102,7 @@ export class Memmap implements FolioLookup {
   readonly nrPages: number;
   readonly flags: Uint32Array;
   readonly aux: Int32Array;
-  readonly mapcount: Int32Array | null;
+  readonly mapcount: Int16Array | null;
   readonly token: Uint32Array | null;
   readonly ledger: Ledger;
   /** @internal The buddy allocator. */
@@ -111,7 +126,7 @@ export class Memmap implements FolioLookup {
     this.nrPages = n;
     this.flags = new Uint32Array(n);
     this.aux = new Int32Array(n);
-    this.mapcount = opts.perPageMapcount === true ? new Int32Array(n).fill(-1) : null;
+    this.mapcount = opts.perPageMapcount === true ? new Int16Array(n).fill(-1) : null;
     this.token = opts.dataTokens === true ? new Uint32Array(n) : null;
     this.ledger = opts.ledger ?? new Ledger();
     this.buddy = new BuddyAllocator(this.flags);
@@ -143,8 +158,10 @@ export class Memmap implements FolioLookup {
       fa[fb + F_OWNER] = head;
       this.spillRows.set(head, row);
     }
-    for (let i = 1; i < NR_FOLIO_FIELD_SLOTS; i++) fa[fb + i] = FOLIO_FIELD_INIT[i]!;
-    this.mapcount?.fill(-1, head, head + (1 << order));
+    for (let i = 1; i < NR_FOLIO_FIELD_SLOTS; i++) fa[fb + i] = FIELD_INIT[i]!;
+    const mc = this.mapcount;
+    // A plain loop: TypedArray.prototype.fill's call overhead exceeds the stores for ≤ 16 pages.
+    if (mc !== null) for (let p = head, end = head + (1 << order); p < end; p++) mc[p] = -1;
     this.allocated++;
     return new Folio(this, head, order, fa, fb);
   }
@@ -178,7 +195,8 @@ export class Memmap implements FolioLookup {
       this.spillRows.delete(head);
       this.aux[head] = 0;
     } else {
-      this.aux.fill(0, head, head + NR_FOLIO_FIELD_SLOTS);
+      const aux = this.aux;
+      for (let p = head; p < head + NR_FOLIO_FIELD_SLOTS; p++) aux[p] = 0;
     }
     this.allocated--;
     if (poisoned === 0) {
@@ -282,12 +300,21 @@ export class Memmap implements FolioLookup {
     return (this.flags[head]! & PG_HEAD_MASK) !== 0 ? this.flags[head + 1]! & FOLIO_ORDER_MASK : 0;
   }
 
-  /** @internal Throw unless `folio` is a live handle of this memmap. */
+  /**
+   * @internal Throw unless `folio` is a live handle of this memmap. Small enough to inline at every
+   * flag operation; the message is only built on the throw path.
+   */
   assertLive(fn: string, folio: Folio): void {
-    if (!(folio instanceof Folio) || !this.folioIsLive(folio)) {
-      throw new FoliolabError('EINVAL', `${fn}: folio ${String(folio?.head)} is not an allocated folio of this memmap`, {
-        head: folio?.head,
-      });
+    if (!(folio instanceof Folio) || folio.mm !== this) notLive(fn, folio);
+    const { head, order } = folio;
+    const flags = this.flags;
+    const w = flags[head]!;
+    if (
+      (w & MODEL_ALLOCATED) === 0 ||
+      ((w & PG_HEAD_MASK) !== 0 ? flags[head + 1]! & FOLIO_ORDER_MASK : 0) !== order ||
+      (order < FIELDS_IN_TAILS_MIN_ORDER && folio.fa[folio.fb + F_OWNER] !== head)
+    ) {
+      notLive(fn, folio);
     }
   }
 
@@ -311,7 +338,8 @@ export class Memmap implements FolioLookup {
 
   /** @internal Throw unless `pfn` is an integer PFN of this memmap. */
   checkPfn(fn: string, pfn: number): void {
-    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.nrPages) {
+    // (pfn | 0) === pfn: an integer in int32 range (nrPages ≤ 2^26), without Number.isInteger's call.
+    if ((pfn | 0) !== pfn || pfn < 0 || pfn >= this.nrPages) {
       throw new FoliolabError('ERANGE', `${fn}: pfn ${pfn} is outside 0..${this.nrPages - 1}`, {
         pfn,
         nrPages: this.nrPages,
@@ -322,31 +350,40 @@ export class Memmap implements FolioLookup {
   private checkFreeable(folio: Folio): void {
     this.assertLive('freeFolio', folio);
     const { head, nr, fa, fb } = folio;
-    const bad = (code: string, reason: string, details: Record<string, unknown>): never => {
-      throw new FoliolabError(code, `freeFolio: folio ${head} (order ${folio.order}) ${reason}`, { head, ...details });
-    };
+    // Every reason is tested with plain reads first; cannotFree builds the error only when one holds.
     const ref = this.aux[head]!;
-    if (ref !== 0) bad('EBUSY', `has refcount ${ref}, not 0`, { refcount: ref });
+    if (ref !== 0) cannotFree(folio, 'EBUSY', `has refcount ${ref}, not 0`, { refcount: ref });
     const large = fa[fb + F_LARGE_MAPCOUNT]!;
     const entire = fa[fb + F_ENTIRE_MAPCOUNT]!;
     const mapped = fa[fb + F_NR_PAGES_MAPPED]!;
     if (large !== -1 || entire !== -1 || mapped !== 0) {
-      bad('EBUSY', 'is still mapped', { largeMapcount: large, entireMapcount: entire, nrPagesMapped: mapped });
+      cannotFree(folio, 'EBUSY', 'is still mapped', { largeMapcount: large, entireMapcount: entire, nrPagesMapped: mapped });
     }
     const mc = this.mapcount;
     if (mc !== null) {
       for (let p = head; p < head + nr; p++) {
-        if (mc[p] !== -1) bad('EBUSY', `has page ${p} still mapped (_mapcount ${mc[p]})`, { pfn: p, mapcount: mc[p] });
+        if (mc[p] !== -1) cannotFree(folio, 'EBUSY', `has page ${p} still mapped (_mapcount ${mc[p]})`, { pfn: p, mapcount: mc[p] });
       }
     }
     const pins = fa[fb + F_PINCOUNT]!;
-    if (pins !== 0) bad('EBUSY', `has pincount ${pins}`, { pincount: pins });
+    if (pins !== 0) cannotFree(folio, 'EBUSY', `has pincount ${pins}`, { pincount: pins });
     if (fa[fb + F_DEFERRED_PREV] !== -1 || fa[fb + F_DEFERRED_NEXT] !== -1) {
-      bad('EBUSY', 'is still on a deferred split list', {});
+      cannotFree(folio, 'EBUSY', 'is still on a deferred split list', {});
     }
     const badFlags = this.flags[head]! & PAGE_FLAGS_CHECK_AT_FREE;
-    if (badFlags !== 0) bad('EINVAL', `has PAGE_FLAGS_CHECK_AT_FREE flags 0x${badFlags.toString(16)}`, { flags: badFlags });
+    if (badFlags !== 0) cannotFree(folio, 'EINVAL', `has PAGE_FLAGS_CHECK_AT_FREE flags 0x${badFlags.toString(16)}`, { flags: badFlags });
     const mapping = fa[fb + F_MAPPING]!;
-    if (mapping !== 0 && !mappingIsAnon(mapping)) bad('EINVAL', `still has file mapping ${mapping}`, { mapping });
+    if (mapping !== 0 && (mapping & PAGE_MAPPING_ANON) === 0) cannotFree(folio, 'EINVAL', `still has file mapping ${mapping}`, { mapping });
   }
+}
+
+function notLive(fn: string, folio: Folio): never {
+  throw new FoliolabError('EINVAL', `${fn}: folio ${String(folio?.head)} is not an allocated folio of this memmap`, {
+    head: folio?.head,
+  });
+}
+
+function cannotFree(folio: Folio, code: string, reason: string, details: Record<string, unknown>): never {
+  const { head } = folio;
+  throw new FoliolabError(code, `freeFolio: folio ${head} (order ${folio.order}) ${reason}`, { head, ...details });
 }

@@ -38,7 +38,8 @@ export function folioPutRefs(folio: Folio, nr: number): boolean {
   const mm = folio.mm;
   mm.assertLive('folioPutRefs', folio);
   const ref = mm.aux[folio.head]!;
-  if (!Number.isInteger(nr) || nr < 1 || nr > ref) {
+  // (nr | 0) === nr: an int32 integer, enough since 1 ≤ nr ≤ ref; no Number.isInteger call per put.
+  if ((nr | 0) !== nr || nr < 1 || nr > ref) {
     throw new FoliolabError('EINVAL', `folioPutRefs: cannot drop ${nr} from refcount ${ref} of folio ${folio.head}`, {
       head: folio.head,
       refcount: ref,

@@ -36,6 +36,10 @@ export function folioSubrange(folio: Folio, firstPage: number, nr: number): Foli
     throw new FoliolabError('EINVAL', 'folioSubrange: folio is not a Folio handle', {});
   }
   folio.mm.assertLive('folioSubrange', folio);
+  // The common valid case with int32 tests; anything else falls through to the checks that name the error.
+  if ((firstPage | 0) === firstPage && (nr | 0) === nr && nr > 0 && firstPage >= 0 && firstPage + nr <= folio.nr) {
+    return Object.freeze({ folio, firstPage, nr, firstPfn: folio.head + firstPage }) as FolioSubrange;
+  }
   if (!Number.isInteger(firstPage) || !Number.isInteger(nr)) {
     throw new FoliolabError('EINVAL', `folioSubrange: firstPage ${firstPage} and nr ${nr} must be integers`, {
       head: folio.head,
