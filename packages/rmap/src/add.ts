@@ -10,8 +10,8 @@ import {
   __folioSetSwapbacked,
   anonMapping,
   folioSetPagesAnonExclusive,
-  folioSubrangeAll,
   folioTestSwapbacked,
+  pagesAtomicSet,
   setPageAnonExclusive,
   type Folio,
   type FolioSubrange,
@@ -22,8 +22,10 @@ import { folioModStat, modMthpStat } from './mod-stat.js';
 import type { RmapState } from './state.js';
 import { HPAGE_PMD_ORDER, PAGE_SIZE, RMAP_EXCLUSIVE, linearPageIndex, type RmapFlags, type RmapVma } from './types.js';
 import {
+  AE_MASK,
   checkAnon,
   checkExclusiveAfterAdd,
+  checkPageMapcountRoom,
   checkFile,
   checkFlags,
   checkPmdSized,
@@ -165,8 +167,12 @@ export function folioAddNewAnonRmap(folio: Folio, vma: RmapVma, address: number,
   } else if (folio.order < HPAGE_PMD_ORDER) {
     nr = folio.nr;
     ledger.charge(EV.LOOP_ITER, nr);
-    if (st.legacy) mm.mapcount!.fill(0, head, head + nr);
-    if (exclusive) folioSetPagesAnonExclusive(folioSubrangeAll(folio)); // one handle per call, none per page
+    if (st.legacy) {
+      const mc = mm.mapcount!;
+      for (let p = head; p < head + nr; p++) mc[p] = 0; // atomic_set: not charged; a loop beats fill()'s call here
+    }
+    // folio_set_pages_anon_exclusive on the whole (validated, live) folio: nr × ATOMIC_RMW, no FolioSubrange
+    if (exclusive) pagesAtomicSet(mm, head, nr, AE_MASK);
     setLargeMapcount(st, folio, nr, vma.mm.mmId);
     if (st.legacy) fa[fb + F_NR_PAGES_MAPPED] = nr;
   } else {
@@ -185,7 +191,7 @@ export function folioAddNewAnonRmap(folio: Folio, vma: RmapVma, address: number,
 function checkNewAnon(fn: string, st: RmapState, folio: Folio, vma: RmapVma, address: number): void {
   const { fa, fb, head } = folio;
   const av = vma.anonVma;
-  if (av === null || st.anonVmas.get(av.id) !== av) {
+  if (av === null || st.anonVmaById[av.id] !== av) {
     fail(fn, 'EINVAL', 'vma.anonVma must be an anon_vma of this rmap (anon_vma_prepare first)', { head });
   }
   if (fa[fb + F_MAPPING] !== 0) {
@@ -220,6 +226,7 @@ export function folioAddAnonRmapPtes(sub: FolioSubrange, vma: RmapVma, flags: Rm
   checkFlags(fn, flags);
   checkAnonVmaRoot(fn, st, folio, vma);
   checkExclusiveAfterAdd(fn, st, folio, firstPage, nr, false, (flags & RMAP_EXCLUSIVE) !== 0);
+  if (folio.order === 0 || st.legacy) checkPageMapcountRoom(fn, folio, sub.firstPfn, nr);
   const ledger = st.ledger;
   ledger.begin('folio_add_anon_rmap_ptes');
   ledger.charge(EV.RMAP_CALL);
@@ -260,6 +267,7 @@ export function folioAddFileRmapPtes(sub: FolioSubrange, vma: RmapVma): void {
   const st = stateOfSub(fn, sub);
   checkVma(fn, vma);
   checkFile(fn, sub.folio);
+  if (sub.folio.order === 0 || st.legacy) checkPageMapcountRoom(fn, sub.folio, sub.firstPfn, sub.nr);
   st.ledger.begin('folio_add_file_rmap_ptes');
   st.ledger.charge(EV.RMAP_CALL);
   const mapped = addRmapCore(st, sub.folio, sub.firstPfn, sub.nr, vma.mm.mmId, false);

@@ -1,7 +1,7 @@
 import { F_INDEX, F_MAPPING, PAGE_MAPPING_FLAGS, PAGE_MAPPING_KSM, folioTestAnon, mappingId, type Folio } from '@foliolab/folio-flags';
 import { EV, FoliolabError } from '@foliolab/ledger';
 import type { RmapState } from './state.js';
-import { EFAULT, PAGE_SHIFT, PAGE_SIZE, vmaPages, type RmapVma } from './types.js';
+import { EFAULT, PAGE_SIZE, vmaPages, type RmapVma } from './types.js';
 import { fail, stateOfFolio } from './validate.js';
 
 /*
@@ -68,6 +68,7 @@ export function anonVmaAlloc(rmap: RmapState, parent: AnonVma | null = null): An
   }
   const av = new AnonVma(rmap, rmap.nextAnonVmaId++, parent);
   rmap.anonVmas.set(av.id, av);
+  rmap.anonVmaById[av.id] = av;
   return av;
 }
 
@@ -160,7 +161,7 @@ export function anonVmaPrepare(rmap: RmapState, vma: RmapVma): AnonVma {
  */
 export function vmaAddress(vma: RmapVma, pgoff: number, nr: number): number {
   if (pgoff >= vma.vmPgoff) {
-    const address = vma.vmStart + (pgoff - vma.vmPgoff) * 2 ** PAGE_SHIFT;
+    const address = vma.vmStart + (pgoff - vma.vmPgoff) * PAGE_SIZE;
     return address < vma.vmStart || address >= vma.vmEnd ? -EFAULT : address;
   }
   if (pgoff + nr - 1 >= vma.vmPgoff) return vma.vmStart;
@@ -169,10 +170,14 @@ export function vmaAddress(vma: RmapVma, pgoff: number, nr: number): number {
 
 /** folio_anon_vma(folio): the anon_vma `folio->mapping` names, or null (not anon, KSM, unknown id). */
 export function folioAnonVma(folio: Folio): AnonVma | null {
-  const st = stateOfFolio('folioAnonVma', folio);
+  return anonVmaOf(stateOfFolio('folioAnonVma', folio), folio);
+}
+
+/** folio_anon_vma() of a folio the caller validated. */
+function anonVmaOf(st: RmapState, folio: Folio): AnonVma | null {
   const mapping = folio.fa[folio.fb + F_MAPPING]!;
   if (!folioTestAnon(folio) || (mapping & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_KSM) return null;
-  return st.anonVmas.get(mappingId(mapping)) ?? null;
+  return st.anonVmaById[mappingId(mapping)] ?? null;
 }
 
 /** The rmap_walk_control of an anon walk. */
@@ -198,7 +203,7 @@ export function rmapWalkAnon(folio: Folio, rwc: RmapWalkControl): number {
   const st = stateOfFolio(fn, folio);
   if (rwc === null || typeof rwc !== 'object' || typeof rwc.rmapOne !== 'function') fail(fn, 'EINVAL', 'rwc.rmapOne must be a function');
   if (!folioTestAnon(folio)) fail(fn, 'EINVAL', `folio ${folio.head} is not anonymous`, { head: folio.head });
-  const av = folioAnonVma(folio);
+  const av = anonVmaOf(st, folio);
   if (av === null) return 0;
   const ledger = st.ledger;
   const pgoffStart = folio.fa[folio.fb + F_INDEX]!;

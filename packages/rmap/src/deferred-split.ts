@@ -107,7 +107,11 @@ function unqueueLocked(st: RmapState, q: DeferredSplitQueue, folio: Folio): void
  * The kernel's WARN on a non-zero refcount is not enforced.
  */
 export function folioUnqueueDeferredSplit(folio: Folio): boolean {
-  const st = stateOfFolio('folioUnqueueDeferredSplit', folio);
+  return unqueueDeferredSplitCore(stateOfFolio('folioUnqueueDeferredSplit', folio), folio);
+}
+
+/** folio_unqueue_deferred_split() after the caller validated `folio` (the free path). */
+function unqueueDeferredSplitCore(st: RmapState, folio: Folio): boolean {
   if (folio.order <= 1 || !folioTestLargeRmappable(folio)) return false;
   if (!onList(folio)) return false; // data_race(list_empty())
   const q = st.splitQueueOf(folio);
@@ -363,7 +367,7 @@ export function rmapFreeFolioUnchecked(folio: Folio): void {
 
 function doFreeFolio(st: RmapState, folio: Folio): void {
   st.ledger.begin('free_folio');
-  folioUnqueueDeferredSplit(folio);
+  unqueueDeferredSplitCore(st, folio);
   if (folioTestAnon(folio)) modMthpStat(st, st.stats.nr_anon, folio.order, -1);
   folio.mm.freeFolio(folio);
   st.ledger.end();

@@ -1,8 +1,10 @@
 import {
   F_ENTIRE_MAPCOUNT,
   F_PINCOUNT,
+  PAGE_MAPCOUNT_MAX,
   clearPageAnonExclusive,
   folioClearPagesAnonExclusive,
+  pagesAtomicClear,
   type Folio,
   type FolioSubrange,
 } from '@foliolab/folio-flags';
@@ -10,7 +12,7 @@ import { EV } from '@foliolab/ledger';
 import { addReturnLargeMapcount } from './mapcount.js';
 import { rmapOf, type RmapState } from './state.js';
 import { GUP_PIN_COUNTING_BIAS, NEG_EBUSY, type RmapTryResult, type RmapVma } from './types.js';
-import { AE_MASK, checkAnon, checkPmdSized, checkVma, fail, ptesMapped, stateOfFolio, stateOfSub } from './validate.js';
+import { AE_MASK, checkAnon, checkPmdSized, checkVma, fail, pageMapcountOverflow, ptesMapped, stateOfFolio, stateOfSub } from './validate.js';
 
 /*
  * fork's folio_try_dup_anon_rmap_* and swapout/migration's
@@ -52,6 +54,7 @@ export function folioTryDupAnonRmapPtes(sub: FolioSubrange, dstVma: RmapVma, src
   if (folio.order === 0 || st.legacy) {
     for (let p = firstPfn; p < firstPfn + nr; p++) {
       if (mc[p]! < 0) fail(fn, 'EINVAL', `page ${p - folio.head} of folio ${folio.head} is not PTE-mapped: nothing to duplicate`, { head: folio.head, pfn: p });
+      if (mc[p]! >= PAGE_MAPCOUNT_MAX) pageMapcountOverflow(fn, folio, p);
     }
   } else if (ptesMapped(folio) < nr) {
     fail(fn, 'EINVAL', `folio ${folio.head} has ${ptesMapped(folio)} PTE mappings, fewer than the ${nr} to duplicate`, { head: folio.head });
@@ -219,13 +222,8 @@ function doTryShareUnchecked(st: RmapState, folio: Folio, firstPfn: number, nr: 
   }
   if (r === 0) {
     // folio_clear_pages_anon_exclusive without the FolioSubrange: one ATOMIC_RMW per page
-    const mm = folio.mm;
-    const flags = mm.flags;
-    for (let p = firstPfn; p < firstPfn + nr; p++) {
-      mm.ledger.charge(EV.ATOMIC_RMW);
-      flags[p] = flags[p]! & ~AE_MASK;
-    }
-    if (!st.isDevicePrivate(folio) && st.haveGupFast) ledger.charge(EV.MB_AFTER_ATOMIC);
+    pagesAtomicClear(folio.mm, firstPfn, nr, AE_MASK);
+    if (st.haveGupFast && !st.isDevicePrivate(folio)) ledger.charge(EV.MB_AFTER_ATOMIC);
   }
   ledger.end();
   return r;

@@ -62,6 +62,12 @@ export class RmapState {
   readonly splitQueue: DeferredSplitQueue;
   /** @internal anon_vma id → AnonVma. */
   readonly anonVmas = new Map<number, AnonVma>();
+  /**
+   * @internal The same registry as an array indexed by id (ids are dense,
+   * from 1): the rmap's hot paths resolve `folio->mapping` with an indexed
+   * load instead of a Map lookup. Only anonVmaAlloc adds to either.
+   */
+  readonly anonVmaById: (AnonVma | undefined)[] = [undefined];
   /** @internal Next anon_vma id. */
   nextAnonVmaId = 1;
   private readonly mmIdsLocks = new Map<number, number>();
@@ -123,11 +129,24 @@ export function createRmap(memmap: Memmap, config: RmapConfig): RmapState {
   return new RmapState(memmap, config);
 }
 
+/**
+ * The last memmap rmapOf resolved and its state: every rmap operation starts
+ * here, and a program almost always works on one memmap at a time, so one
+ * identity compare replaces the WeakMap lookup. A memmap's state never
+ * changes once attached, so the pair cannot go stale. (It keeps the last
+ * memmap reachable until another one is looked up.)
+ */
+let lastMemmap: Memmap | null = null;
+let lastState: RmapState | null = null;
+
 /** The RmapState attached to `memmap`; throws when there is none. */
 export function rmapOf(memmap: Memmap): RmapState {
+  if (memmap === lastMemmap && lastState !== null) return lastState;
   const st = registry.get(memmap);
   if (st === undefined) {
     throw new FoliolabError('EINVAL', 'rmapOf: no RmapState is attached to this memmap; call createRmap(memmap, config) first', {});
   }
+  lastMemmap = memmap;
+  lastState = st;
   return st;
 }

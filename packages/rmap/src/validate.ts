@@ -5,6 +5,7 @@ import {
   F_MAPPING,
   FLAG,
   MM_ID_MASK,
+  PAGE_MAPCOUNT_MAX,
   PAGE_MAPPING_FLAGS,
   PAGE_MAPPING_KSM,
   folioTestAnon,
@@ -61,7 +62,7 @@ export function checkAnon(fn: string, st: RmapState, folio: Folio): AnonVma | nu
     fail(fn, 'EINVAL', `folio ${folio.head} is not anonymous (mapping ${mapping})`, { head: folio.head, mapping });
   }
   if ((mapping & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_KSM) return null;
-  const av = st.anonVmas.get(mappingId(mapping));
+  const av = st.anonVmaById[mappingId(mapping)];
   if (av === undefined) {
     fail(fn, 'EINVAL', `anon folio ${folio.head} has no live anon_vma (id ${mappingId(mapping)})`, { head: folio.head, mapping });
   }
@@ -129,6 +130,32 @@ export function checkExclusiveAfterAdd(
       });
     }
   }
+}
+
+/**
+ * The per-page `_mapcount` is an Int16Array (PAGE_MAPCOUNT_MAX, a model
+ * limit: the kernel's is an atomic_t). An operation that would add a PTE
+ * mapping to page `pfn` already at the limit is rejected before it changes
+ * anything.
+ */
+export function pageMapcountOverflow(fn: string, folio: Folio, pfn: number): never {
+  const have = folio.mm.mapcount![pfn]! + 1;
+  fail(
+    fn,
+    'EOVERFLOW',
+    `pfn ${pfn} (page ${pfn - folio.head} of folio ${folio.head}) already has ${have} PTE mappings, the model's per-page limit (PAGE_MAPCOUNT_MAX ${PAGE_MAPCOUNT_MAX} + 1)`,
+    { head: folio.head, pfn, mapcount: have },
+  );
+}
+
+/**
+ * Throw EOVERFLOW unless every per-page `_mapcount` of [firstPfn, firstPfn +
+ * nr) can take one more PTE mapping (order-0 folios in both modes, every
+ * folio in legacy mode: the callers decide when the per-page counts move).
+ */
+export function checkPageMapcountRoom(fn: string, folio: Folio, firstPfn: number, nr: number): void {
+  const mc = folio.mm.mapcount!;
+  for (let p = firstPfn; p < firstPfn + nr; p++) if (mc[p]! >= PAGE_MAPCOUNT_MAX) pageMapcountOverflow(fn, folio, p);
 }
 
 /** Whether ENTIRELY_MAPPED is set in a `_nr_pages_mapped` value. */
