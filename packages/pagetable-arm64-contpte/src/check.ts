@@ -11,7 +11,8 @@ import { PteTable } from './tables.js';
 /** Throw unless `table` is a PTE table and `index` a slot of it. */
 export function checkSlot(fn: string, table: PteTable, index: number): void {
   if (!(table instanceof PteTable)) throw new FoliolabError('EINVAL', `${fn}: not a PTE table`, { table: String(table) });
-  if (!Number.isInteger(index) || index < 0 || index >= PTRS_PER_TABLE) {
+  // For numbers, (x | 0) === x is exact for the int32 range, which contains 0..511.
+  if (typeof index !== 'number' || (index | 0) !== index || index < 0 || index >= PTRS_PER_TABLE) {
     throw new FoliolabError('ERANGE', `${fn}: index ${String(index)} outside 0..511`, { index });
   }
 }
@@ -19,7 +20,8 @@ export function checkSlot(fn: string, table: PteTable, index: number): void {
 /** Throw unless [index, index + nr) is a non-empty range inside one PTE table. */
 export function checkRange(fn: string, table: PteTable, index: number, nr: number): void {
   checkSlot(fn, table, index);
-  if (!Number.isInteger(nr) || nr < 1) throw new FoliolabError('EINVAL', `${fn}: nr ${String(nr)} must be an integer ≥ 1`, { index, nr });
+  // Integers beyond int32 fall through to Number.isInteger and then fail the ERANGE test, as before.
+  if (typeof nr !== 'number' || ((nr | 0) !== nr && !Number.isInteger(nr)) || nr < 1) throw new FoliolabError('EINVAL', `${fn}: nr ${String(nr)} must be an integer ≥ 1`, { index, nr });
   if (index + nr > PTRS_PER_TABLE) {
     throw new FoliolabError('ERANGE', `${fn}: [${index}, ${index + nr}) crosses the end of the PTE table`, { index, nr });
   }
@@ -27,7 +29,8 @@ export function checkRange(fn: string, table: PteTable, index: number, nr: numbe
 
 /** Throw unless (lo, hi) are uint32 halves. */
 export function checkWords(fn: string, lo: number, hi: number): void {
-  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi < 0 || lo > 0xffffffff || hi > 0xffffffff) {
+  // The uint32 numbers are exactly those with x >>> 0 === x.
+  if (typeof lo !== 'number' || typeof hi !== 'number' || lo >>> 0 !== lo || hi >>> 0 !== hi) {
     throw new FoliolabError('EINVAL', `${fn}: (lo ${String(lo)}, hi ${String(hi)}) are not uint32 halves`, { lo, hi });
   }
 }

@@ -1,6 +1,6 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import { CONT_PTES, CONT_PTE_SIZE, PAGE_SIZE } from './geometry.js';
-import { rawSetPtes, storePte } from './primitives.js';
+import { rawSetPtes } from './primitives.js';
 import {
   PTE_AF,
   PTE_HI_CONT,
@@ -19,6 +19,7 @@ import {
   type PteBits,
 } from './pte.js';
 import type { PteTable } from './tables.js';
+import { tlbMarkChanged } from './tlbtrack.js';
 import { doFlushTlbRange } from './tlb.js';
 
 /*
@@ -46,16 +47,26 @@ export function contpteConvert(t: PteTable, i: number, lo: number, hi: number): 
   let plo = (lo & ~PTE_LO_PFN_MASK) | pfnLo(basePfn);
   let phi = (hi & ~PTE_HI_PFN_MASK) | pfnHi(basePfn);
   l.charge(EV.PTE_XCHG, CONT_PTES);
+  const los = t.lo;
+  const his = t.hi;
+  let dirty = false;
+  let young = 0;
   for (let k = base; k < base + CONT_PTES; k++) {
-    const ol = t.lo[k]!;
-    const oh = t.hi[k]!;
-    storePte(t, k, 0, 0);
-    if (pteDirty(ol, oh)) {
-      phi |= PTE_HI_DIRTY;
-      if ((phi & PTE_HI_WRITE) !== 0) plo &= ~PTE_RDONLY;
-    }
-    if ((ol & PTE_AF) !== 0) plo |= PTE_AF;
+    const ol = los[k]!;
+    const oh = his[k]!;
+    // storePte(t, k, 0, 0): a valid old entry is non-zero, so clearing it changes it
+    if ((ol & PTE_VALID) !== 0) tlbMarkChanged(t, k);
+    los[k] = 0;
+    his[k] = 0;
+    if (pteDirty(ol, oh)) dirty = true;
+    young |= ol;
   }
+  // OR-ing dirty and young into the prototype once is the same as once per entry
+  if (dirty) {
+    phi |= PTE_HI_DIRTY;
+    if ((phi & PTE_HI_WRITE) !== 0) plo &= ~PTE_RDONLY;
+  }
+  if ((young & PTE_AF) !== 0) plo |= PTE_AF;
   const start = t.vaOf(base);
   if (!mm.profile.bbml2NoAbort) doFlushTlbRange(mm, start, start + CONT_PTE_SIZE);
   rawSetPtes(t, base, plo >>> 0, phi >>> 0, CONT_PTES);

@@ -172,6 +172,8 @@ export {
   pmdMkhuge,
 } from './pmd.js';
 export { pmdpGet, peekPmd, setPmdAt, pmdpHugeGetAndClear } from './pmdops.js';
+/** @internal Unchecked `pmdp_get` for the walkers' hot paths (the caller has a PMD table and a slot 0..511). */
+export { doPmdpGet as internalPmdpGet } from './pmdops.js';
 
 // Profiles, machine, page tables
 export { archProfile, Machine } from './profile.js';
@@ -201,7 +203,13 @@ export {
   pokePte,
 } from './ptep.js';
 /** @internal Unchecked variants for the engine's hot paths (the caller has validated table, index and nr). */
-export { doPtepGet as internalPtepGet, doSetPteAt as internalSetPteAt, doGetAndClearFullPtes as internalGetAndClearPtes } from './ptep.js';
+export {
+  doPtepGet as internalPtepGet,
+  doPtepGetLockless as internalPtepGetLockless,
+  doSetPteAt as internalSetPteAt,
+  doSetSwapPtes as internalSetSwapPtes,
+  doGetAndClearFullPtes as internalGetAndClearPtes,
+} from './ptep.js';
 export { doClearYoungDirtyPtes as internalClearYoungDirtyPtes } from './ptep-flags.js';
 export {
   wrprotectPtes,
@@ -231,6 +239,8 @@ export {
   flushTlbRange,
   flushTlbMm,
 } from './tlb.js';
+/** @internal Unchecked TLB flushes for the engine's hot paths (the caller has a PageTables and a non-empty 4K-aligned user range). */
+export { doFlushTlbRange as internalFlushTlbRange, doFlushTlbRangeNosync as internalFlushTlbRangeNosync } from './tlb.js';
 export { tlbMayHoldStale, tlbStaleVas, tlbStaleCount } from './tlbtrack.js';
 export {
   TlbUnmapBatch,
@@ -242,6 +252,8 @@ export {
   incTlbFlushPending,
   decTlbFlushPending,
 } from './tlbbatch.js';
+/** @internal Unchecked `set_tlb_ubc_flush_pending` (the caller has a batch of the mm's machine and a checked range). */
+export { doSetTlbUbcFlushPending as internalSetTlbUbcFlushPending } from './tlbbatch.js';
 
 // Invariants and the worked example
 export { contpteBlockState, contpteBlockProblem, checkContpteInvariants } from './invariants.js';

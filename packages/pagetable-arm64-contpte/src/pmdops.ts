@@ -6,7 +6,8 @@ import { PmdTable } from './tables.js';
 
 function checkPmdSlot(fn: string, table: PmdTable, index: number): void {
   if (!(table instanceof PmdTable)) throw new FoliolabError('EINVAL', `${fn}: not a PMD table`, { table: String(table) });
-  if (!Number.isInteger(index) || index < 0 || index >= PTRS_PER_TABLE) {
+  // For numbers, (x | 0) === x is exact for the int32 range, which contains 0..511.
+  if (typeof index !== 'number' || (index | 0) !== index || index < 0 || index >= PTRS_PER_TABLE) {
     throw new FoliolabError('ERANGE', `${fn}: index ${String(index)} outside 0..511`, { index });
   }
 }
@@ -14,6 +15,11 @@ function checkPmdSlot(fn: string, table: PmdTable, index: number): void {
 /** `pmdp_get` / `pmdp_get_lockless`: one PMD_READ. */
 export function pmdpGet(table: PmdTable, index: number, out: PteBits): PteBits {
   checkPmdSlot('pmdpGet', table, index);
+  return doPmdpGet(table, index, out);
+}
+
+/** @internal `pmdp_get`, unchecked: the caller guarantees a PMD table and a slot 0..511. */
+export function doPmdpGet(table: PmdTable, index: number, out: PteBits): PteBits {
   table.mm.ledger.charge(EV.PMD_READ);
   out.lo = table.lo[index]!;
   out.hi = table.hi[index]!;

@@ -8,9 +8,6 @@ import {
   PTE_LO_PFN_MASK,
   PTE_RDONLY,
   PTE_VALID,
-  pfnHi,
-  pfnLo,
-  ptePfn,
   pteSame,
   type PteBits,
 } from './pte.js';
@@ -51,9 +48,20 @@ export function rawSetPtes(t: PteTable, i: number, lo: number, hi: number, nr: n
   t.mm.ledger.charge(EV.PTE_WRITE, nr);
   const protLo = lo & ~PTE_LO_PFN_MASK;
   const protHi = hi & ~PTE_HI_PFN_MASK;
-  let pfn = ptePfn(lo, hi);
-  for (let k = i; k < i + nr; k++, pfn++) storePte(t, k, (protLo | pfnLo(pfn)) >>> 0, (protHi | pfnHi(pfn)) >>> 0);
+  // The PFN as (bits 0–19, bits 20–35) = (lo >>> 12, hi & 0xffff), carried by hand: int32 arithmetic only.
+  let pLo = lo >>> 12;
+  let pHi = hi & PTE_HI_PFN_MASK;
+  for (let k = i; k < i + nr; k++) {
+    storePte(t, k, (protLo | (pLo << 12)) >>> 0, (protHi | pHi) >>> 0);
+    if (++pLo === PFN_LO_LIMIT) {
+      pLo = 0;
+      pHi = (pHi + 1) & PTE_HI_PFN_MASK;
+    }
+  }
 }
+
+/** PFN values held by the low word (PFN bits 0–19). */
+const PFN_LO_LIMIT = 1 << 20;
 
 /** `__ptep_get_and_clear`: 1 PTE_XCHG. */
 export function rawGetAndClear(t: PteTable, i: number, out: PteBits): PteBits {
@@ -183,6 +191,10 @@ export const CYDP_CLEAR_DIRTY = 2;
  * `__ptep_test_and_clear_young`) a CMPXCHG loop.
  */
 export function rawClearYoungDirtyPtes(t: PteTable, i: number, nr: number, flags: number): void {
+  if (!t.mm.ledger.tracing) {
+    rawClearYoungDirtyPtesBulk(t, i, nr, flags);
+    return;
+  }
   for (let k = i; k < i + nr; k++) {
     if (flags === CYDP_CLEAR_YOUNG) {
       rawTestAndClearYoung(t, k);
@@ -207,6 +219,47 @@ export function rawClearYoungDirtyPtes(t: PteTable, i: number, nr: number, flags
       lo = casLo;
       hi = casHi;
     }
+  }
+}
+
+/**
+ * `rawClearYoungDirtyPtes` without a trace sink: the same stores and the
+ * same event counts, charged once per kind (nr reads, then nr CMPXCHGs or,
+ * clearing both bits, nr WRITEs). Without a sink nothing can observe the
+ * order of charges, and in this single-threaded model every CMPXCHG
+ * succeeds at the first attempt (it compares against the value just read).
+ * With a sink the per-entry path above keeps the trace's event order.
+ */
+function rawClearYoungDirtyPtesBulk(t: PteTable, i: number, nr: number, flags: number): void {
+  const l = t.mm.ledger;
+  l.charge(EV.PTE_READ, nr);
+  l.charge(flags === (CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY) ? EV.PTE_WRITE : EV.PTE_CMPXCHG, nr);
+  if (flags === CYDP_CLEAR_YOUNG) {
+    // madvise's cold/pageout pass: only AF changes, only young entries are stored to.
+    const los = t.lo;
+    for (let k = i; k < i + nr; k++) {
+      const lo = los[k]!;
+      if ((lo & PTE_AF) === 0) continue;
+      if ((lo & PTE_VALID) !== 0) tlbMarkChanged(t, k);
+      los[k] = lo & ~PTE_AF;
+    }
+    return;
+  }
+  const loClear = (flags & CYDP_CLEAR_YOUNG) !== 0 ? PTE_AF : 0;
+  const loSet = (flags & CYDP_CLEAR_DIRTY) !== 0 ? PTE_RDONLY : 0;
+  const hiClear = (flags & CYDP_CLEAR_DIRTY) !== 0 ? PTE_HI_DIRTY : 0;
+  const los = t.lo;
+  const his = t.hi;
+  const end = i + nr;
+  for (let k = i; k < end; k++) {
+    const lo = los[k]!;
+    const hi = his[k]!;
+    const nlo = ((lo & ~loClear) | loSet) >>> 0;
+    const nhi = (hi & ~hiClear) >>> 0;
+    if (nlo === lo && nhi === hi) continue; // the store would write the same value
+    if ((lo & PTE_VALID) !== 0) tlbMarkChanged(t, k);
+    los[k] = nlo;
+    his[k] = nhi;
   }
 }
 

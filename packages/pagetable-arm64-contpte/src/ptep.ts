@@ -10,8 +10,14 @@ import {
 } from './contpte.js';
 import { CONT_PTES, PFN_LIMIT } from './geometry.js';
 import { rawClearFullPtes, rawGetAndClear, rawGetAndClearFullPtes, rawSetPte, rawSetPtes, storePte } from './primitives.js';
+import { tlbMarkChanged } from './tlbtrack.js';
 import { PTE_HI_CONT, PTE_HI_PFN_MASK, PTE_HI_SPECIAL, PTE_LO_PFN_MASK, PTE_VALID, pfnHi, pfnLo, ptePfn, ptePresent, type PteBits } from './pte.js';
+import { PTE_SWP_EXCLUSIVE, PTE_SWP_UFFD_WP, SWP_TYPE_MASK, SWP_TYPE_SHIFT } from './softleaf.js';
 import type { PteTable } from './tables.js';
+
+const TWO20 = 1 << 20;
+/** High-word bits of swap offset bits 20–49. */
+const SWP_HI_OFFSET_MASK = 0x3fffffff;
 
 /*
  * The public ptep API the arch presents to core mm (spec §6): arm64 with
@@ -142,6 +148,54 @@ export function doSetPteAt(t: PteTable, i: number, lo: number, hi: number): void
   contpteTryUnfold(t, i, t.lo[i]!, t.hi[i]!);
   rawSetPte(t, i, lo, hi);
   contpteTryFold(t, i, lo, hi);
+}
+
+/**
+ * @internal `nr` × `set_pte_at` of the swap PTEs for (type, offset + k) at
+ * slots i + k: try_to_unmap_one's swap-PTE loop after a batched clear, with
+ * the same stores and events as `nr` `internalSetPteAt` calls of the
+ * `swp_entry_to_pte` values (per entry: on contpte 1 PTE_READ for the
+ * try-unfold, then 1 PTE_WRITE; a swap PTE is never valid, so never folds).
+ * Unchecked: the caller guarantees [i, i + nr) inside `t`, nr ≥ 1, a swap
+ * type 0..23 and offsets offset..offset + nr − 1 below 2^50.
+ */
+export function doSetSwapPtes(t: PteTable, i: number, nr: number, type: number, offset: number, exclusive: boolean, uffdWp: boolean): void {
+  const flagsLo = ((type & SWP_TYPE_MASK) << SWP_TYPE_SHIFT) | (exclusive ? PTE_SWP_EXCLUSIVE : 0) | (uffdWp ? PTE_SWP_UFFD_WP : 0);
+  const mm = t.mm;
+  const end = i + nr;
+  let k = i;
+  let off = offset;
+  if (!mm.ledger.tracing) {
+    // No sink can see the order of charges: store until a target would need an unfold (none does after
+    // get_and_clear_full_ptes), then charge those entries' reads and writes at once.
+    const contpte = mm.contpte;
+    const los = t.lo;
+    const his = t.hi;
+    // The offset as (bits 0–19, bits 20–49), carried by hand: int32 arithmetic only.
+    let offLo = off % TWO20;
+    let offHi = Math.floor(off / TWO20);
+    for (; k < end; k++) {
+      const ol = los[k]!;
+      if ((ol & PTE_VALID) !== 0) {
+        if (contpte && (his[k]! & PTE_HI_CONT) !== 0) break;
+        tlbMarkChanged(t, k); // a swap PTE always differs from a valid entry
+      }
+      los[k] = flagsLo | (offLo << 12);
+      // set_pte_at strips CONT (hi bit 20 = offset bit 40) before storing.
+      his[k] = offHi & SWP_HI_OFFSET_MASK & ~PTE_HI_CONT;
+      if (++offLo === TWO20) {
+        offLo = 0;
+        offHi++;
+      }
+    }
+    off += k - i;
+    if (k > i) {
+      if (contpte) mm.ledger.charge(EV.PTE_READ, k - i);
+      mm.ledger.charge(EV.PTE_WRITE, k - i);
+    }
+  }
+  // The rest one at a time: the whole run with a sink (the trace keeps its order), else from a valid-CONT target on.
+  for (; k < end; k++, off++) doSetPteAt(t, k, (flagsLo | ((off % TWO20) << 12)) >>> 0, Math.floor(off / TWO20) & SWP_HI_OFFSET_MASK);
 }
 
 /**

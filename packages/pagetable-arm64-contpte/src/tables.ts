@@ -1,6 +1,6 @@
 import { EV, FoliolabError, type Ledger } from '@foliolab/ledger';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_SIZE, PTRS_PER_TABLE, PUD_SIZE, alignDown, checkVa, pgdIndex, pmdIndex, pudIndex } from './geometry.js';
-import { pmdIsTable, tableDescHi, tableDescId, tableDescLo } from './pmd.js';
+import { PMD_TYPE_MASK, PMD_TYPE_TABLE, pmdIsTable, tableDescHi, tableDescId, tableDescLo } from './pmd.js';
 import type { ArchProfile, Machine } from './profile.js';
 
 /**
@@ -171,18 +171,14 @@ export class PageTables {
   /** The PUD table covering `va`, or null if the PGD entry is none. No cost. */
   lookupPud(va: number): UpperTable | null {
     checkVa('lookupPud', va, false);
-    const i = pgdIndex(va);
-    const lo = this.pgd.lo[i]!;
-    return lo === 0 ? null : (this.tables[tableDescId(lo, this.pgd.hi[i]!)] as UpperTable);
+    return this.pudOfUnchecked(va);
   }
 
   /** The PMD table covering `va`, or null if a PGD/PUD entry is none. No cost. */
   lookupPmdTable(va: number): PmdTable | null {
-    const pud = this.lookupPud(va);
-    if (pud === null) return null;
-    const i = pudIndex(va);
-    const lo = pud.lo[i]!;
-    return lo === 0 ? null : (this.tables[tableDescId(lo, pud.hi[i]!)] as PmdTable);
+    checkVa('lookupPud', va, false);
+    const pud = this.pudOfUnchecked(va);
+    return pud === null ? null : this.pmdTableOfUnchecked(pud, va);
   }
 
   /**
@@ -197,10 +193,43 @@ export class PageTables {
 
   /** Simulator lookup of the PTE table for `va` (no kernel read is charged). */
   pteTableOf(va: number): PteTable | null {
-    const pmd = this.lookupPmdTable(va);
+    checkVa('lookupPud', va, false);
+    return this.pteTableOfUnchecked(va);
+  }
+
+  /*
+   * Unchecked lookups for hot paths. `va` must be an integer in [0, 2^48):
+   * then every level index is a quotient below 2^32, so `>>> 0` is the floor
+   * (the checked geometry helpers divide with Math.floor and %, which costs
+   * more and is only needed to define results for bad input).
+   */
+
+  /** @internal `lookupPud` for a VA the caller has checked (integer, 0 ≤ va < 2^48). */
+  pudOfUnchecked(va: number): UpperTable | null {
+    const i = (va / PGDIR_SIZE) >>> 0;
+    const pgd = this.pgd;
+    const lo = pgd.lo[i]!;
+    return lo === 0 ? null : (this.tables[tableDescId(lo, pgd.hi[i]!)] as UpperTable);
+  }
+
+  /** @internal The PMD table under `pud` covering the checked `va`, or null if the PUD entry is none. */
+  pmdTableOfUnchecked(pud: UpperTable, va: number): PmdTable | null {
+    const i = ((va / PUD_SIZE) >>> 0) & (PTRS_PER_TABLE - 1);
+    const lo = pud.lo[i]!;
+    return lo === 0 ? null : (this.tables[tableDescId(lo, pud.hi[i]!)] as PmdTable);
+  }
+
+  /** @internal `pteTableOf` for a checked `va`. */
+  pteTableOfUnchecked(va: number): PteTable | null {
+    const pud = this.pudOfUnchecked(va);
+    if (pud === null) return null;
+    const pmd = this.pmdTableOfUnchecked(pud, va);
     if (pmd === null) return null;
-    const i = pmdIndex(va);
-    return this.pteTableFromPmd(pmd.lo[i]!, pmd.hi[i]!);
+    const i = ((va / PMD_SIZE) >>> 0) & (PTRS_PER_TABLE - 1);
+    const lo = pmd.lo[i]!;
+    if ((lo & PMD_TYPE_MASK) !== PMD_TYPE_TABLE) return null;
+    const t = this.tables[tableDescId(lo, pmd.hi[i]!)];
+    return t instanceof PteTable ? t : null;
   }
 
   /**

@@ -52,6 +52,15 @@ export function archTlbbatchShouldDefer(mm: PageTables): boolean {
 export function setTlbUbcFlushPending(batch: TlbUnmapBatch, mm: PageTables, pteLo: number, pteHi: number, start: number, end: number): void {
   checkBatch('setTlbUbcFlushPending', batch, mm);
   checkVaRange('setTlbUbcFlushPending', start, end);
+  doSetTlbUbcFlushPending(batch, mm, pteLo, pteHi, start, end);
+}
+
+/**
+ * @internal `set_tlb_ubc_flush_pending`, unchecked: the caller guarantees a
+ * batch of mm's machine and a non-empty, 4K-aligned user range (same events
+ * as `setTlbUbcFlushPending`).
+ */
+export function doSetTlbUbcFlushPending(batch: TlbUnmapBatch, mm: PageTables, pteLo: number, pteHi: number, start: number, end: number): void {
   if (!pteAccessible(mm, pteLo, pteHi)) return;
   const l = mm.ledger;
   l.charge(EV.TLB_PENDING_ADD);
