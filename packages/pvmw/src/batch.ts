@@ -1,6 +1,8 @@
 import { FoliolabError } from '@foliolab/ledger';
 import {
+  CONT_PTES,
   PTRS_PER_PTE,
+  pteValidCont,
   pteBits,
   pteDirty,
   pteMkclean,
@@ -13,11 +15,12 @@ import {
   pteSame,
   pteSetPfn,
   ptepGet,
+  internalPtepGet,
+  PteTable,
   pteWrite,
   pteWrprotect,
   pteYoung,
   type PteBits,
-  type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
 import { batchHint } from './run.js';
 
@@ -68,16 +71,55 @@ export function folioPteBatchFlags(
   maxNr: number,
   flags: number,
 ): number {
+  const folioPfn = folio.pfn;
+  const folioNrPages = folio.nrPages;
   const pfn0 = ptePfn(pte.lo, pte.hi);
-  if (!ptePresent(pte.lo, pte.hi) || pfn0 < folio.pfn || pfn0 >= folio.pfn + folio.nrPages) {
-    throw new FoliolabError('EINVAL', `folioPteBatchFlags: pte (pfn ${pfn0}) is not a present mapping of folio ${folio.pfn}+${folio.nrPages}`, { pfn: pfn0 });
+  if (!ptePresent(pte.lo, pte.hi) || pfn0 < folioPfn || pfn0 >= folioPfn + folioNrPages) {
+    throw new FoliolabError('EINVAL', `folioPteBatchFlags: pte (pfn ${pfn0}) is not a present mapping of folio ${folioPfn}+${folioNrPages}`, { pfn: pfn0 });
   }
-  if (!Number.isInteger(index) || index < 0 || !Number.isInteger(maxNr) || maxNr < 1 || index + maxNr > PTRS_PER_PTE) {
+  // isInt32 accepts exactly the integers Number.isInteger did here: every accepted value lies in 0..512.
+  if (!isInt32(index) || index < 0 || !isInt32(maxNr) || maxNr < 1 || index + maxNr > PTRS_PER_PTE) {
     throw new FoliolabError('ERANGE', `folioPteBatchFlags: [${String(index)}, +${String(maxNr)}) is not a range inside one PTE table`, { index, maxNr });
   }
   if (!Number.isInteger(flags) || (flags & ~FPB_ALL) !== 0) throw new FoliolabError('EINVAL', `folioPteBatchFlags: unknown flags 0x${Number(flags).toString(16)}`, { flags });
-  if (maxNr > folio.pfn + folio.nrPages - pfn0) maxNr = folio.pfn + folio.nrPages - pfn0;
+  if (!(table instanceof PteTable)) {
+    // Not a table: fail exactly where the scan used to (the hint reads table.mm; the first read checks the table).
+    if (maxNr > folioPfn + folioNrPages - pfn0) maxNr = folioPfn + folioNrPages - pfn0;
+    const t = table as PteTable;
+    const nr = t.mm.profile.contpte && pteValidCont(pte.lo, pte.hi) ? CONT_PTES - (index % CONT_PTES) : 1;
+    if (nr < maxNr) ptepGet(t, index + nr, cur);
+    return maxNr;
+  }
+  return folioPteBatchFlagsUnchecked(folioPfn, folioNrPages, table, index, pte, maxNr, flags);
+}
+
+/** A number in the int32 range with no fraction. */
+function isInt32(x: number): boolean {
+  return typeof x === 'number' && (x | 0) === x;
+}
+
+/**
+ * @internal `folio_pte_batch_flags` without validation, the folio as scalars
+ * (no object per call), for the engine's hot paths. The caller guarantees
+ * what `folioPteBatchFlags` checks: `pte` is a present mapping of a page of
+ * [folioPfn, folioPfn + folioNrPages); `table` is a PTE table; index and
+ * maxNr are integers with index ≥ 0, maxNr ≥ 1, index + maxNr ≤ 512;
+ * `flags` holds only FPB_* bits. Same reads, events and result.
+ */
+export function folioPteBatchFlagsUnchecked(
+  folioPfn: number,
+  folioNrPages: number,
+  table: PteTable,
+  index: number,
+  pte: PteBits,
+  maxNr: number,
+  flags: number,
+): number {
+  const pfn0 = ptePfn(pte.lo, pte.hi);
+  if (maxNr > folioPfn + folioNrPages - pfn0) maxNr = folioPfn + folioNrPages - pfn0;
   let nr = batchHint(table, index, pte.lo, pte.hi);
+  // A contpte block covering the whole folio ends the scan here, before any read.
+  if (nr >= maxNr) return maxNr;
   expected.lo = pte.lo;
   expected.hi = pte.hi;
   pteSetPfn(expected, pfn0 + nr);
@@ -86,7 +128,7 @@ export function folioPteBatchFlags(
   let anyYoung = false;
   let anyDirty = false;
   while (nr < maxNr) {
-    ptepGet(table, index + nr, cur);
+    internalPtepGet(table, index + nr, cur); // index + nr < index + maxNr ≤ 512
     const lo = cur.lo;
     const hi = cur.hi;
     clearIgnored(cur, flags);

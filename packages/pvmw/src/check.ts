@@ -3,7 +3,7 @@ import {
   HPAGE_PMD_NR,
   ptePfn,
   ptePresent,
-  ptepGet,
+  internalPtepGet,
   softleafIsDeviceExclusive,
   softleafIsDevicePrivate,
   softleafIsMigration,
@@ -50,7 +50,8 @@ export function pteMatches(w: PageVmaMappedWalk, lo: number, hi: number, n: numb
  * `pteMatches`.
  */
 export function checkPte(w: PageVmaMappedWalk, n: number): boolean {
-  const v = ptepGet(w.pte!, w.pteIndex, w.pteval);
+  // Unchecked read: the walker's (pte, pteIndex) is a slot of a mapped table by construction.
+  const v = internalPtepGet(w.pte!, w.pteIndex, w.pteval);
   return pteMatches(w, v.lo, v.hi, n);
 }
 

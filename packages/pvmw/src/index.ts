@@ -11,6 +11,7 @@ export { pageVmaMappedWalkJump } from './jump.js';
 // try_to_unmap_one's batch scan
 export {
   folioPteBatchFlags,
+  folioPteBatchFlagsUnchecked,
   FPB_RESPECT_DIRTY,
   FPB_RESPECT_SOFT_DIRTY,
   FPB_RESPECT_WRITE,

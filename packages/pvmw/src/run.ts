@@ -1,5 +1,5 @@
 import { FoliolabError } from '@foliolab/ledger';
-import { CONT_PTES, PAGE_SIZE, PTRS_PER_PTE, ptePfn, ptePresent, ptepGet, pteValidCont, type PteTable } from '@foliolab/pagetable-arm64-contpte';
+import { CONT_PTES, PAGE_SIZE, PTRS_PER_PTE, internalPtepGet, ptePfn, ptePresent, pteValidCont, type PteTable } from '@foliolab/pagetable-arm64-contpte';
 import type { PageVmaMappedWalk } from './state.js';
 
 /*
@@ -11,7 +11,7 @@ import type { PageVmaMappedWalk } from './state.js';
 
 /** `pte_batch_hint(ptep, pte)` without the slot check (the walker's index is in range by construction). */
 export function batchHint(t: PteTable, i: number, lo: number, hi: number): number {
-  return t.mm.profile.contpte && pteValidCont(lo, hi) ? CONT_PTES - (i % CONT_PTES) : 1;
+  return t.mm.contpte && pteValidCont(lo, hi) ? CONT_PTES - (i & (CONT_PTES - 1)) : 1;
 }
 
 /** Forget the measured run: the ptl protecting it was (or is being) dropped. */
@@ -41,7 +41,7 @@ export function measureRun(w: PageVmaMappedWalk, end: number): number {
   let nr = batchHint(t, i, w.pteval.lo, w.pteval.hi);
   const v = w.scratch;
   while (nr < maxNr) {
-    ptepGet(t, i + nr, v);
+    internalPtepGet(t, i + nr, v); // i + nr < i + maxNr ≤ 512
     if (!ptePresent(v.lo, v.hi) || ptePfn(v.lo, v.hi) !== pfn0 + nr) break;
     nr += batchHint(t, i + nr, v.lo, v.hi);
   }

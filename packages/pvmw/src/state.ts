@@ -107,9 +107,22 @@ export class PageVmaMappedWalk {
    */
   init(target: PvmwTarget, vma: PvmwVma, address: number, flags = 0): this {
     checkWalkArgs(target, vma, address, flags);
-    this.pfn = target.pfn;
-    this.nrPages = target.nrPages;
-    this.pgoff = target.pgoff;
+    return this.initUnchecked(target.pfn, target.nrPages, target.pgoff, vma, address, flags);
+  }
+
+  /**
+   * @internal `init` without validation, taking the target as scalars (no
+   * target object per call), for the engine's reclaim path. The caller
+   * guarantees what `init` checks: `vma` is a non-empty 4K-aligned user
+   * range (2M-aligned if hugetlb) with an integer vmPgoff ≥ 0; [pfn, pfn +
+   * nrPages) is a PFN range (integers, nrPages ≥ 1, below 2^36); pgoff is an
+   * integer ≥ 0; `address` is a 4K-aligned address inside the VMA; `flags`
+   * holds only PVMW_INPUT_FLAGS and not both MIGRATION and BATCH_PRESENT.
+   */
+  initUnchecked(pfn: number, nrPages: number, pgoff: number, vma: PvmwVma, address: number, flags: number): this {
+    this.pfn = pfn;
+    this.nrPages = nrPages;
+    this.pgoff = pgoff;
     this.vma = vma;
     this.address = address;
     this.flags = flags;

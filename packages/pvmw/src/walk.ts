@@ -1,22 +1,27 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import {
   HPAGE_PMD_NR,
+  PAGE_SHIFT,
   PAGE_SIZE,
   PGDIR_SIZE,
   PMD_SIZE,
+  PMD_TYPE_MASK,
+  PMD_TYPE_TABLE,
+  PTRS_PER_TABLE,
   PUD_SIZE,
+  VA_LIMIT,
+  internalPmdpGet,
+  internalPtepGet,
+  internalPtepGetLockless,
   isPmdMigrationEntry,
   pmdIndex,
   pmdPfn,
   pmdPresent,
   pmdTransHuge,
   pmdpGet,
-  pteIndex,
   pteNone,
   ptePresent,
   pteSame,
-  ptepGet,
-  ptepGetLockless,
   softleafIsDeviceExclusive,
   softleafIsDevicePrivate,
   softleafIsMigration,
@@ -145,33 +150,42 @@ export function pageVmaMappedWalk(w: PageVmaMappedWalk): boolean {
   }
 }
 
-/** One pass of the RESTART body: PGD/PUD presence, the PMD cases, map_pte. */
+/**
+ * One pass of the RESTART body: PGD/PUD presence, the PMD cases, map_pte.
+ * Reads go through the unchecked pagetable entry points: the PMD table and
+ * slot come from the lookup itself, and `address` is a user VA (checked
+ * below, falling back to the checked lookup, which throws as before).
+ */
 function descend(w: PageVmaMappedWalk): number {
   const pt = w.pt;
   const l = pt.ledger;
   const a = w.address;
-  if (pt.lookupPud(a) === null) {
+  if (!(Number.isInteger(a) && a >= 0 && a < VA_LIMIT)) pt.lookupPud(a); // throws ERANGE for a corrupted cursor
+  const pud = pt.pudOfUnchecked(a);
+  if (pud === null) {
     stepForward(w, PGDIR_SIZE);
     return D_CONTINUE;
   }
   // P4D is folded on arm64 4-level: always present.
-  const pmdT = pt.lookupPmdTable(a);
+  const pmdT = pt.pmdTableOfUnchecked(pud, a);
   if (pmdT === null) {
     stepForward(w, PUD_SIZE);
     return D_CONTINUE;
   }
-  const pi = pmdIndex(a);
+  const pi = ((a / PMD_SIZE) >>> 0) & (PTRS_PER_TABLE - 1); // pmd_index for a checked VA
   w.pmd = pmdT;
   w.pmdIndex = pi;
   const v = w.scratch;
-  pmdpGet(pmdT, pi, v); // pmdp_get_lockless
+  internalPmdpGet(pmdT, pi, v); // pmdp_get_lockless
   let lo = v.lo;
   let hi = v.hi;
+  // A table descriptor (the common case) is present, not trans-huge and not a softleaf: straight to map_pte.
+  if ((lo & PMD_TYPE_MASK) === PMD_TYPE_TABLE) return mapPteResult(w, lo, hi);
   if (pmdTransHuge(lo, hi) || isPmdMigrationEntry(lo, hi)) {
     if (w.raceHook !== null) w.raceHook(w, 'pmdLock');
     w.ptl = pmdT.ptl;
     l.lock(w.ptl);
-    pmdpGet(pmdT, pi, v); // re-read under the PMD lock
+    internalPmdpGet(pmdT, pi, v); // re-read under the PMD lock
     lo = v.lo;
     hi = v.hi;
     if (!pmdPresent(lo, hi)) {
@@ -200,6 +214,11 @@ function descend(w: PageVmaMappedWalk): number {
     stepForward(w, PMD_SIZE);
     return D_CONTINUE;
   }
+  return mapPteResult(w, lo, hi);
+}
+
+/** descend's map_pte step and its three outcomes. */
+function mapPteResult(w: PageVmaMappedWalk, lo: number, hi: number): number {
   if (mapPte(w, lo, hi)) return D_THIS;
   return w.pte === null ? D_RESTART : D_NEXT;
 }
@@ -231,12 +250,12 @@ function mapPte(w: PageVmaMappedWalk, pmdLo: number, pmdHi: number): boolean {
       return false;
     }
     w.pte = t;
-    w.pteIndex = pteIndex(w.address);
+    w.pteIndex = (w.address % PMD_SIZE) >>> PAGE_SHIFT; // pte_index for the checked VA descend() started from
     w.pmdvalLo = pmdLo;
     w.pmdvalHi = pmdHi;
     w.savedPtl = t.ptl;
     if (!sync) {
-      ptepGetLockless(t, w.pteIndex, v);
+      internalPtepGetLockless(t, w.pteIndex, v);
       if (pteNone(v.lo, v.hi)) return false;
       if (ptePresent(v.lo, v.hi)) {
         if (migration) return false;
@@ -247,7 +266,7 @@ function mapPte(w: PageVmaMappedWalk, pmdLo: number, pmdHi: number): boolean {
     }
     if (w.raceHook !== null) w.raceHook(w, 'ptl');
     l.lock(t.ptl);
-    pmdpGet(w.pmd!, w.pmdIndex, v);
+    internalPmdpGet(w.pmd!, w.pmdIndex, v);
     if (pteSame(v.lo, v.hi, pmdLo, pmdHi)) {
       w.ptl = t.ptl;
       return true;
@@ -284,15 +303,15 @@ function nextPte(w: PageVmaMappedWalk, end: number): number {
       l.charge(EV.PGTABLE_CROSSED);
       return N_RESTART;
     }
-    w.pteIndex++;
-    if (w.ptl !== NO_LOCK) ptepGet(w.pte!, w.pteIndex, v);
-    else ptepGetLockless(w.pte!, w.pteIndex, v);
+    w.pteIndex++; // below 512: the 2M boundary test above returned first
+    if (w.ptl !== NO_LOCK) internalPtepGet(w.pte!, w.pteIndex, v);
+    else internalPtepGetLockless(w.pte!, w.pteIndex, v);
     if (batchPresent ? ptePresent(v.lo, v.hi) : !pteNone(v.lo, v.hi)) break;
   }
   if (w.ptl === NO_LOCK) {
     if (w.raceHook !== null) w.raceHook(w, 'ptl');
     l.lock(w.savedPtl);
-    pmdpGet(w.pmd!, w.pmdIndex, v);
+    internalPmdpGet(w.pmd!, w.pmdIndex, v);
     if (!pteSame(v.lo, v.hi, w.pmdvalLo, w.pmdvalHi)) {
       l.unlock(w.savedPtl);
       w.pte = null;
