@@ -1,7 +1,7 @@
 import { FoliolabError } from '@foliolab/ledger';
-import { type Folio } from '@foliolab/folio-flags';
+import { F_SWAP, FLAG, type Folio } from '@foliolab/folio-flags';
 import { NEG_EAGAIN, NEG_ENOMEM, type NegEAGAIN, type NegENOMEM } from './errno.js';
-import { injectFires, slotCount, vmSwapFull, type SwapDevice } from './device.js';
+import { clusterAllocTable, injectFires, slotCached, slotCount, slotMap, vmSwapFull, type SwapDevice } from './device.js';
 import {
   CLUSTER_FLAG,
   LIST_FRAG,
@@ -41,6 +41,10 @@ const SCAN_BUSY = 0;
 const SCAN_FREE = 1;
 const SCAN_RECLAIM = 2;
 
+/** Head flags folio_alloc_swap() needs: locked, uptodate, swap-backed, and PG_swapcache clear. */
+const M_ALLOC_CHECK = FLAG.locked.mask | FLAG.uptodate.mask | FLAG.swapbacked.mask | FLAG.swapcache.mask;
+const M_ALLOC_OK = FLAG.locked.mask | FLAG.uptodate.mask | FLAG.swapbacked.mask;
+
 const RECLAIM_UNUSABLE = 0;
 const RECLAIM_OK = 1;
 const RECLAIM_FAILED = 2;
@@ -55,10 +59,18 @@ function clusterIsUsable(si: SwapDevice, c: number, order: number): boolean {
 /** cluster_scan_range(): all nr slots free, or free but for count-0 cache-only slots worth reclaiming. */
 function clusterScanRange(si: SwapDevice, c: number, off: number, nr: number): number {
   if (si.ciCount[c] === 0) return SCAN_FREE;
+  // A used cluster has its table; a slot is free when its count byte is 0
+  // and its table word holds no folio (the common case, read flat).
+  const map = si.tbMap;
+  const table = si.tbCached;
+  const b = si.ciBase[c]! + (off & (si.clusterSize - 1));
   let r = SCAN_FREE;
-  for (let s = off; s < off + nr; s++) {
-    if (si.map[s] === SWAP_MAP_BAD || slotCount(si, s) !== 0) return SCAN_BUSY;
-    if (si.cached[s]! >= 0) {
+  for (let k = b; k < b + nr; k++) {
+    const m = map[k]!;
+    const p = table[k]!;
+    if ((m | (p + 1)) === 0) continue;
+    if (m === SWAP_MAP_BAD || slotCount(si, off + k - b) !== 0) return SCAN_BUSY;
+    if (p >= 0) {
       if (!vmSwapFull(si)) return SCAN_BUSY;
       r = SCAN_RECLAIM;
     }
@@ -74,22 +86,27 @@ function clusterReclaimRange(si: SwapDevice, c: number, start: number, order: nu
   const end = start + (1 << order);
   clusterUnlock(si, c);
   for (let s = start; s < end; s++) {
-    if (si.map[s] === SWAP_MAP_BAD || slotCount(si, s) !== 0) break;
-    if (si.cached[s]! >= 0 && tryToReclaimSwap(si, s, TTRS_ANYWAY) < 0) break;
+    if (slotMap(si, s) === SWAP_MAP_BAD || slotCount(si, s) !== 0) break;
+    if (slotCached(si, s) >= 0 && tryToReclaimSwap(si, s, TTRS_ANYWAY) < 0) break;
   }
   clusterLock(si, c);
   if (!clusterIsUsable(si, c, order)) return RECLAIM_UNUSABLE;
   if (si.ciCount[c] === 0) return RECLAIM_OK;
-  for (let s = start; s < end; s++) if (si.map[s] !== 0 || si.cached[s]! >= 0) return RECLAIM_FAILED;
+  for (let s = start; s < end; s++) if (slotMap(si, s) !== 0 || slotCached(si, s) >= 0) return RECLAIM_FAILED;
   return RECLAIM_OK;
 }
 
 /**
  * cluster_alloc_range() with a folio (v7.0): bind the folio in the same
  * cluster-lock section (counts stay 0), claim the cluster for the folio's order
- * if it was empty, ci->count += nr, swap_range_alloc().
+ * if it was empty, ci->count += nr, swap_range_alloc(). An empty cluster gets
+ * its swap table here (the kernel's isolate_lock_cluster() allocates it when
+ * it takes the cluster off the free list; [I] the model allocates at the
+ * first slot, which also covers an empty cluster reached through the per-CPU
+ * hint).
  */
 function clusterAllocRange(si: SwapDevice, c: number, folio: Folio, off: number): void {
+  if (si.ciBase[c]! < 0) clusterAllocTable(si, c);
   swapCacheAddLocked(si, folio, off);
   if (si.ciCount[c] === 0) si.ciOrder[c] = folio.order;
   si.ciCount[c]! += folio.nr;
@@ -167,7 +184,7 @@ function swapReclaimFullClusters(si: SwapDevice): void {
   const end = (c + 1) << si.clusterShift;
   let off = c << si.clusterShift;
   while (off < end) {
-    if (si.map[off] !== SWAP_MAP_BAD && slotCount(si, off) === 0 && si.cached[off]! >= 0) {
+    if (slotMap(si, off) !== SWAP_MAP_BAD && slotCount(si, off) === 0 && slotCached(si, off) >= 0) {
       clusterUnlock(si, c);
       const r = tryToReclaimSwap(si, off, TTRS_ANYWAY);
       clusterLock(si, c);
@@ -215,14 +232,30 @@ function clusterAllocSwapEntry(si: SwapDevice, folio: Folio): number {
 export function folioAllocSwap(si: SwapDevice, folio: Folio): 0 | NegEAGAIN | NegENOMEM {
   const fn = 'folioAllocSwap';
   assertDeviceFolio(fn, si, folio);
-  assertLocked(fn, folio);
-  const { head } = folio;
-  if (!rawUptodate(folio)) throw new FoliolabError('EINVAL', `${fn}: folio ${head} is not uptodate`, { head });
-  if (!rawSwapbacked(folio) || rawSwapcache(folio) || folioSwapEntry(folio) !== 0) {
-    throw new FoliolabError('EINVAL', `${fn}: folio ${head} must be swap-backed and not in the swap cache`, { head });
+  // One load of the head's flags word for the common case; the detailed
+  // checks below only run to name what is wrong.
+  const w = folio.mm.flags[folio.head]!;
+  if ((w & M_ALLOC_CHECK) !== M_ALLOC_OK || folio.fa[folio.fb + F_SWAP] !== 0) {
+    assertLocked(fn, folio);
+    const { head } = folio;
+    if (!rawUptodate(folio)) throw new FoliolabError('EINVAL', `${fn}: folio ${head} is not uptodate`, { head });
+    if (!rawSwapbacked(folio) || rawSwapcache(folio) || folioSwapEntry(folio) !== 0) {
+      throw new FoliolabError('EINVAL', `${fn}: folio ${head} must be swap-backed and not in the swap cache`, { head });
+    }
   }
+  return folioAllocSwapUnchecked(si, folio);
+}
+
+/**
+ * @internal folio_alloc_swap(), unchecked: the same events, results and end
+ * states as `folioAllocSwap`. The caller guarantees: `si` is a SwapDevice;
+ * `folio` is a live folio of its memmap, locked, uptodate, swap-backed, not in
+ * the swap cache, with folio->swap 0 and a refcount ≥ 1.
+ */
+export function folioAllocSwapUnchecked(si: SwapDevice, folio: Folio): 0 | NegEAGAIN | NegENOMEM {
   if (folio.order > 0 && !si.thpSwap) return NEG_EAGAIN;
-  if (injectFires(si.faults, 'allocEnomem')) return NEG_ENOMEM;
+  const inj = si.faults.allocEnomem;
+  if (inj !== false && inj !== 0 && injectFires(si.faults, 'allocEnomem')) return NEG_ENOMEM;
   let found = swapAllocFast(si, folio);
   if (found === 0) found = clusterAllocSwapEntry(si, folio);
   return found === 0 ? NEG_ENOMEM : 0;

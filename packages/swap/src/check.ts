@@ -1,6 +1,6 @@
 import { F_SWAP, FLAG, type Folio } from '@foliolab/folio-flags';
 import { swpEntry, swpOffset, swpType, type SwpEntry } from './entry.js';
-import { slotCount, SwapDevice } from './device.js';
+import { slotCached, slotCount, slotData, slotMap, slotShadow, slotZero, SwapDevice } from './device.js';
 import {
   CLUSTER_FLAG,
   COUNT_CONTINUED,
@@ -43,7 +43,9 @@ const M_SWAPCACHE = FLAG.swapcache.mask | FLAG.swapbacked.mask;
  *   or data; a cached slot at count 0 is legal (lazy free);
  * - a folio's slots are contiguous, aligned to nr, in one cluster; its
  *   refcount covers the cache's nr references;
- * - ci->count = used slots (the bad header included); every cluster is on
+ * - ci->count = used slots (the bad header included); a cluster has its swap
+ *   table (and count bytes, shadows, data) exactly while ci->count > 0;
+ *   every cluster is on
  *   exactly the list its count allows (free: 0; full: all; nonfull / frag of
  *   its order: in between), list links and lengths agree;
  * - extension: an extended slot has a table and a count above the inline
@@ -83,10 +85,11 @@ function checkSlots(si: SwapDevice, facts: SwapFacts, report: Report): void {
   let inuse = 0;
   let cachedSlots = 0;
   for (let s = 0; s < si.nrSlots; s++) {
-    const m = si.map[s]!;
-    const cached = si.cached[s]!;
+    const m = slotMap(si, s);
+    const cached = slotCached(si, s);
+    const shadow = slotShadow(si, s);
     if (s === 0) {
-      if (m !== SWAP_MAP_BAD || cached >= 0 || si.shadow[0] !== 0) report(`slot 0 (the header) is not SWAP_MAP_BAD`);
+      if (m !== SWAP_MAP_BAD || cached >= 0 || shadow !== 0) report(`slot 0 (the header) is not SWAP_MAP_BAD`);
       continue;
     }
     const e = swpEntry(si.type, s);
@@ -106,10 +109,10 @@ function checkSlots(si: SwapDevice, facts: SwapFacts, report: Report): void {
     }
     if (cached >= 0) {
       cachedSlots++;
-      if (si.shadow[s] !== 0 && report(`slot ${s}: table word is both folio ${cached} and shadow ${si.shadow[s]}`)) return;
+      if (shadow !== 0 && report(`slot ${s}: table word is both folio ${cached} and shadow ${shadow}`)) return;
     }
     if (count > 0 || cached >= 0) inuse++;
-    else if ((si.shadow[s] !== 0 || si.zeromap[s] !== 0 || si.data[s] !== 0) && report(`slot ${s}: free but keeps shadow/zeromap/data`)) return;
+    else if ((shadow !== 0 || slotZero(si, s) || slotData(si, s) !== 0) && report(`slot ${s}: free but keeps shadow/zeromap/data`)) return;
     if (refs !== null) {
       const r = refs(e);
       if (r !== count && report(`slot ${s}: count ${count} but ${r} external references`)) return;
@@ -127,7 +130,7 @@ function checkSlots(si: SwapDevice, facts: SwapFacts, report: Report): void {
 function checkFolios(si: SwapDevice, report: Report): void {
   const mm = si.memmap;
   for (let s = 1; s < si.nrSlots; s++) {
-    const p = si.cached[s]!;
+    const p = slotCached(si, s);
     if (p < 0) continue;
     const f = p < mm.nrPages ? mm.folioOf(p) : null;
     if (f === null || f.head !== p) {
@@ -152,7 +155,7 @@ function checkFolios(si: SwapDevice, report: Report): void {
     const inCache = (mm.flags[f.head]! & M_SWAPCACHE) === M_SWAPCACHE;
     if (e !== 0 && swpType(e) === si.type) {
       if (!inCache && report(`folio ${f.head}: swap entry offset ${swpOffset(e)} without PG_swapcache`)) return;
-      if (inCache && si.cached[swpOffset(e)] !== f.head) {
+      if (inCache && slotCached(si, swpOffset(e)) !== f.head) {
         if (report(`folio ${f.head}: in the swap cache at offset ${swpOffset(e)} but the slot does not point to it`)) return;
       }
     }
@@ -170,7 +173,7 @@ function checkCacheFolio(si: SwapDevice, f: Folio, report: Report): boolean {
   if (off % nr !== 0 && report(`folio ${head}: swap offset ${off} is not aligned to ${nr}`)) return true;
   if (off + nr > si.nrSlots && report(`folio ${head}: slots ${off}+${nr} run past the device`)) return true;
   for (let s = off; s < off + nr && s < si.nrSlots; s++) {
-    if (si.cached[s] !== head && report(`folio ${head}: slot ${s} does not point to it (contiguity)`)) return true;
+    if (slotCached(si, s) !== head && report(`folio ${head}: slot ${s} does not point to it (contiguity)`)) return true;
   }
   const ref = si.memmap.aux[head]!;
   if (ref < nr && report(`folio ${head}: refcount ${ref} below the swap cache's ${nr}`)) return true;
@@ -184,10 +187,14 @@ function checkClusters(si: SwapDevice, report: Report): void {
     let used = 0;
     let extended = 0;
     for (let s = c * cs; s < (c + 1) * cs; s++) {
-      if (si.map[s] !== 0 || si.cached[s]! >= 0) used++;
-      if ((si.map[s]! & COUNT_CONTINUED) !== 0) extended++;
+      if (slotMap(si, s) !== 0 || slotCached(si, s) >= 0) used++;
+      if ((slotMap(si, s) & COUNT_CONTINUED) !== 0) extended++;
     }
     if (si.ciCount[c] !== used && report(`cluster ${c}: ci->count ${si.ciCount[c]}, used slots ${used}`)) return;
+    // The swap table lives exactly while the cluster is in use (swap_cluster_alloc_table / _free_table).
+    const hasTable = si.ciBase[c]! >= 0;
+    if (hasTable !== (si.ciCount[c] !== 0) && report(`cluster ${c}: count ${si.ciCount[c]} but swap table ${hasTable ? 'allocated' : 'missing'}`)) return;
+    if (!hasTable && si.ciShadow[c] !== null && report(`cluster ${c}: shadows without a swap table`)) return;
     if (si.ciExtSlots[c] !== extended && report(`cluster ${c}: ${si.ciExtSlots[c]} extended slots recorded, ${extended} found`)) return;
     if (si.ext[c] !== null) {
       tables++;
@@ -198,12 +205,40 @@ function checkClusters(si: SwapDevice, report: Report): void {
     if (lock >= 0 && si.ledger.locks.isHeld(lock) && report(`cluster ${c}: ci->lock held between operations`)) return;
   }
   if (si.stat[ST.EXT_TABLES] !== tables) report(`extension tables: ${tables} live, counter ${si.stat[ST.EXT_TABLES]}`);
+  if (checkTablePool(si, report)) return;
   if (si.ledger.locks.isHeld(si.siLock)) report('si->lock held between operations');
   checkListLinks(si, report);
   for (let o = 0; o < si.pcpOffset.length; o++) {
     const off = si.pcpOffset[o]!;
     if (off !== 0 && (off >= si.nrSlots || off % (1 << o) !== 0)) report(`per-CPU hint of order ${o}: offset ${off}`);
   }
+}
+
+/** The swap-table pool: every table in use by one cluster or on the free stack, free tables clean; true when the report is full. */
+function checkTablePool(si: SwapDevice, report: Report): boolean {
+  const cs = si.clusterSize;
+  const owner = new Int32Array(si.tbCapacity).fill(-1);
+  let inUse = 0;
+  for (let c = 0; c < si.nrClusters; c++) {
+    const b = si.ciBase[c]!;
+    if (b < 0) continue;
+    inUse++;
+    const t = b / cs;
+    if (b % cs !== 0 || t >= si.tbCapacity || owner[t] !== -1) return report(`cluster ${c}: swap table base ${b} is not a pool table of its own`);
+    owner[t] = c;
+  }
+  if (inUse !== si.tbInUse || inUse + si.tbFreeTop !== si.tbCapacity) {
+    return report(`swap-table pool: ${inUse} in use (recorded ${si.tbInUse}), ${si.tbFreeTop} free, capacity ${si.tbCapacity}`);
+  }
+  for (let k = 0; k < si.tbFreeTop; k++) {
+    const t = si.tbFree[k]!;
+    if (t < 0 || t >= si.tbCapacity || owner[t] !== -1) return report(`swap-table pool: free entry ${t} is in use or outside the pool`);
+    owner[t] = -2;
+    for (let i = t * cs; i < (t + 1) * cs; i++) {
+      if (si.tbCached[i] !== -1 || si.tbMap[i] !== 0 || si.tbData[i] !== 0) return report(`swap-table pool: free table ${t} is not clean`);
+    }
+  }
+  return false;
 }
 
 /** A cluster is on the list its count and order call for; true when the report is full. */

@@ -1,5 +1,5 @@
 import { EV } from '@foliolab/ledger';
-import type { SwapDevice } from './device.js';
+import { clusterFreeTable, zeromapSetRange, type SwapDevice } from './device.js';
 import { CLUSTER_FLAG, LIST_FRAG, LIST_FREE, LIST_FULL, LIST_NONE, LIST_NONFULL } from './layout.js';
 
 /*
@@ -86,8 +86,9 @@ export function isolateLockCluster(si: SwapDevice, list: number): number {
   return c;
 }
 
-/** @internal free_cluster() / __free_cluster(): to the free list, order reset. */
+/** @internal free_cluster() / __free_cluster(): table freed (swap_cluster_free_table), to the free list, order reset. */
 export function freeCluster(si: SwapDevice, c: number): void {
+  clusterFreeTable(si, c);
   moveCluster(si, c, LIST_FREE);
   si.ciOrder[c] = 0;
 }
@@ -128,18 +129,26 @@ export function swapRangeAlloc(si: SwapDevice, nr: number): void {
  * One SWAP_SLOT_UPDATE per slot.
  */
 export function swapEntriesFree(si: SwapDevice, c: number, offset: number, nr: number): void {
-  si.ciCount[c]! -= nr;
-  for (let s = offset; s < offset + nr; s++) {
-    si.map[s] = 0;
-    si.shadow[s] = 0;
-    si.zeromap[s] = 0;
-    si.data[s] = 0;
+  const left = si.ciCount[c]! - nr;
+  si.ciCount[c] = left;
+  if (left !== 0) {
+    // A cluster left empty drops its arrays below; otherwise clear the slots.
+    const i = offset & (si.clusterSize - 1);
+    const b = si.ciBase[c]! + i;
+    const map = si.tbMap;
+    const data = si.tbData;
+    for (let k = b; k < b + nr; k++) {
+      map[k] = 0;
+      data[k] = 0;
+    }
+    const sh = si.ciShadow[c] ?? null;
+    if (sh !== null) for (let k = i; k < i + nr; k++) sh[k] = 0;
   }
+  zeromapSetRange(si, offset, nr, false);
   si.ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
   si.ledger.charge(EV.ATOMIC_RMW, 2);
   si.inusePages -= nr;
   si.nrSwapPages += nr;
-  if (si.ciCount[c] === 0) freeCluster(si, c);
+  if (left === 0) freeCluster(si, c);
   else partialFreeCluster(si, c);
 }
-

@@ -20,19 +20,22 @@ import { COUNT_CONTINUED, ST, SWAP_COUNT_MASK, SWAP_HAS_CACHE } from './layout.j
  * move to the extension table and the cluster has none yet.
  */
 export function dupSlotLocked(si: SwapDevice, s: number): boolean {
-  const m = si.map[s]!;
   const c = s >>> si.clusterShift;
+  const i = s & (si.clusterSize - 1);
+  const map = si.tbMap;
+  const b = si.ciBase[c]! + i;
+  const m = map[b]!;
   if ((m & COUNT_CONTINUED) !== 0) {
-    si.ext[c]![s & (si.clusterSize - 1)]!++;
+    si.ext[c]![i]!++;
   } else {
     const v = m & SWAP_COUNT_MASK;
     if (v < si.inlineLimit) {
-      si.map[s] = m + 1;
+      map[b] = m + 1;
     } else {
       const t = si.ext[c] ?? null;
       if (t === null) return false;
-      t[s & (si.clusterSize - 1)] = v + 1;
-      si.map[s] = (m & SWAP_HAS_CACHE) | COUNT_CONTINUED | si.extMarker;
+      t[i] = v + 1;
+      map[b] = (m & SWAP_HAS_CACHE) | COUNT_CONTINUED | si.extMarker;
       si.ciExtSlots[c]!++;
     }
   }
@@ -46,23 +49,57 @@ export function dupSlotLocked(si: SwapDevice, s: number): boolean {
  * extension table; the caller then runs extendTableTryFree().
  */
 export function putSlotLocked(si: SwapDevice, s: number): void {
-  const m = si.map[s]!;
+  const c = s >>> si.clusterShift;
+  const i = s & (si.clusterSize - 1);
+  const map = si.tbMap;
+  const b = si.ciBase[c]! + i;
+  const m = map[b]!;
   if ((m & COUNT_CONTINUED) !== 0) {
-    const c = s >>> si.clusterShift;
     const t = si.ext[c]!;
-    const i = s & (si.clusterSize - 1);
     const e = t[i]! - 1;
     if (e > si.inlineLimit) {
       t[i] = e;
     } else {
       t[i] = 0;
-      si.map[s] = (m & SWAP_HAS_CACHE) | e;
+      map[b] = (m & SWAP_HAS_CACHE) | e;
       si.ciExtSlots[c]!--;
     }
   } else {
-    si.map[s] = m - 1;
+    map[b] = m - 1;
   }
   si.ledger.charge(EV.SWAP_SLOT_UPDATE);
+}
+
+/**
+ * @internal The common case of a batched +1 on the slots [i, i + nr) of
+ * cluster `c` (cluster lock held): when every count is inline with room
+ * (below `inlineLimit`, not extended), raise them all and charge one
+ * SWAP_SLOT_UPDATE per slot, as dupSlotLocked would; else change nothing and
+ * return false (the caller takes the per-slot path).
+ */
+export function dupSlotsInline(si: SwapDevice, c: number, i: number, nr: number): boolean {
+  const map = si.tbMap;
+  const lim = si.inlineLimit;
+  const b = si.ciBase[c]! + i;
+  const end = b + nr;
+  for (let k = b; k < end; k++) {
+    const m = map[k]!;
+    if ((m & COUNT_CONTINUED) !== 0 || (m & SWAP_COUNT_MASK) >= lim) return false;
+  }
+  for (let k = b; k < end; k++) map[k]!++;
+  chargeSlotUpdates(si, nr);
+  return true;
+}
+
+/**
+ * @internal `nr` SWAP_SLOT_UPDATE charged as the per-slot loops do: one
+ * charge per slot while a trace records each charge, one charge of nr
+ * otherwise (the same counts).
+ */
+export function chargeSlotUpdates(si: SwapDevice, nr: number): void {
+  const ledger = si.ledger;
+  if (ledger.tracing) for (let k = 0; k < nr; k++) ledger.charge(EV.SWAP_SLOT_UPDATE);
+  else ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
 }
 
 /**

@@ -21,22 +21,55 @@ import {
   NR_ST,
 } from './layout.js';
 import { listAddTail } from './cluster.js';
+import { slotView, VIEW_CACHED, VIEW_DATA, VIEW_MAP, VIEW_SHADOW, VIEW_ZEROMAP, type SwapSlotView } from './slots.js';
 
 /*
  * The swap device (struct swap_info_struct + its swap_cluster_info array,
  * mm/swapfile.c, v7.0 swap-table phase II) as struct-of-arrays. No object per
- * slot or per cluster: per-slot typed arrays (count byte, table word split in
- * "cached PFN" and "shadow", zeromap, written data token) and per-cluster
- * typed arrays (count, order, list links, lock id, extension table).
+ * slot or per cluster: per-cluster typed arrays (count, order, list links,
+ * lock id, extension table) and, per cluster in use, its swap table.
+ *
+ * Memory follows the kernel's dynamic swap table (Kairui Song's series,
+ * v6.18+): [K] mm/swap_table.h — `struct swap_table { atomic_long_t
+ * entries[SWAPFILE_CLUSTER]; }`, one per cluster, each entry a folio pointer,
+ * a shadow (XA_VALUE) or NULL; [K] mm/swapfile.c — isolate_lock_cluster()
+ * allocates it (swap_cluster_alloc_table) for a cluster taken off the free
+ * list, __free_cluster() frees it (swap_cluster_free_table), and
+ * swap_cluster_setup_bad_slot() allocates one for the header's cluster. Here a
+ * cluster gets a table when it gets its first slot and gives it back when it
+ * returns to the free list (ci->count 0: nothing counted, nothing cached). An
+ * empty device therefore costs its per-cluster info, the header cluster's
+ * table and the zeromap bitmap.
+ *
+ * Tables come from a per-device pool, as the kernel's come from a slab cache
+ * (swap_table_cachep): `tbCached`, `tbMap` and `tbData` hold `tbCapacity`
+ * tables of clusterSize slots each, `ciBase[c]` is where cluster c's table
+ * starts (−1: none). The pool doubles when full and is compacted to half
+ * when at most a quarter is in use, so it holds fewer than four times the
+ * tables in use, or at most POOL_KEEP (8) tables. A typed-array allocation
+ * costs microseconds in V8 (about what the 32 64K folios of a cluster cost
+ * to swap out), so tables are not allocated one by one; doubling keeps the
+ * number of pool reallocations logarithmic.
  *
  * Departures, all deliberate:
  * - One CPU: percpu_swap_cluster is one `offset[order]` array; the
  *   device is a solid-state block device (SWP_SOLIDSTATE, so no HDD
  *   global_cluster path); no discard (no discard list, SWP_PAGE_DISCARD off);
- *   no hibernation slots; no memcg charge; no zswap; the swap table of a free
- *   cluster is never freed (its allocation cannot fail here).
+ *   no hibernation slots; no memcg charge; no zswap; the swap table
+ *   allocation cannot fail.
  * - One device per SwapDevice: swap_alloc_slow's walk over the priority list
  *   of devices is the walk over this one.
+ * - [I] The table word is split in two 32-bit arrays: `ciTable` holds the
+ *   cached folio's head PFN (−1 = none) and `ciShadow` the shadow. The kernel
+ *   packs both in one 64-bit word (a pointer or an XA_VALUE); the model's
+ *   shadow is a full 32-bit token at the public boundary and a PFN needs 31
+ *   bits, so one 32-bit word cannot hold both plus a tag. The shadow array is
+ *   allocated only when a non-zero shadow is stored (reclaim through the
+ *   engine stores none), so the split costs nothing there.
+ * - [I] The count bytes (v7.0: the device-wide si->swap_map; phase III: bits
+ *   of the table word, `tbMap`) and the written data tokens ("the disk",
+ *   `tbData`) live per cluster with the table;
+ *   the zeromap stays device-wide, one bit per slot, as si->zeromap (v7.0).
  */
 
 /**
@@ -147,16 +180,38 @@ export class SwapDevice {
   /** Inline value stored in a slot whose count lives in the extension table. */
   readonly extMarker: number;
 
-  /** Per slot: the count byte (inline count | SWAP_HAS_CACHE | COUNT_CONTINUED; SWAP_MAP_BAD for the header). */
-  readonly map: Uint8Array;
-  /** Per slot: head PFN of the swap-cache folio the table word points to, −1 = none. */
-  readonly cached: Int32Array;
-  /** Per slot: the workingset shadow of the table word (0 = none / NULL shadow). */
-  readonly shadow: Uint32Array;
-  /** Per slot: si->zeromap bit. */
-  readonly zeromap: Uint8Array;
-  /** Per slot: the data token last written to the slot (the "disk"). */
-  readonly data: Uint32Array;
+  /** Per cluster: start of its swap table in the pool (slot index into tbCached / tbMap / tbData), −1 while the cluster is free. */
+  readonly ciBase: Int32Array;
+  /** The pool's swap tables, folio half: head PFN of the swap-cache folio of each slot, −1 = none. Replaced when the pool is resized. */
+  tbCached: Int32Array;
+  /** The pool's count bytes (inline count | SWAP_HAS_CACHE | COUNT_CONTINUED; SWAP_MAP_BAD for the header). */
+  tbMap: Uint8Array;
+  /** The pool's data tokens: the token last written to each slot (the "disk"). */
+  tbData: Uint32Array;
+  /** Tables the pool holds (in use or free). */
+  tbCapacity = 0;
+  /** Tables in use (clusters with ci->count > 0, the header's included). */
+  tbInUse = 0;
+  /** @internal Stack of free table numbers (base / clusterSize) of the pool, tbFreeTop entries. */
+  tbFree: Int32Array;
+  /** @internal */ tbFreeTop = 0;
+  /** Per cluster: the workingset shadow of each slot's table word (0 = none), allocated at the first non-zero shadow. */
+  readonly ciShadow: (Uint32Array | null)[];
+  /** si->zeromap: one bit per slot (bit s & 31 of word s >>> 5). */
+  readonly zeromapBits: Uint32Array;
+
+  /**
+   * Slot-indexed views of the state above, for tests, dumps and debugging:
+   * `map` (count byte), `cached` (head PFN, −1), `shadow`, `zeromap` (0/1),
+   * `data`. Reads of a slot without storage give the empty value; writes
+   * store (allocating the cluster's arrays if needed). `byteLength` is what
+   * that part of the state holds now. Slow (a Proxy): never on a hot path.
+   */
+  readonly map: SwapSlotView;
+  readonly cached: SwapSlotView;
+  readonly shadow: SwapSlotView;
+  readonly zeromap: SwapSlotView;
+  readonly data: SwapSlotView;
 
   /** Per cluster: ci->count (used slots, the bad header slot included). */
   readonly ciCount: Uint16Array;
@@ -234,11 +289,6 @@ export class SwapDevice {
     this.inlineLimit = extend ? countMax - 1 : countMax;
     this.extMarker = countMax;
 
-    this.map = new Uint8Array(nrSlots);
-    this.cached = new Int32Array(nrSlots).fill(-1);
-    this.shadow = new Uint32Array(nrSlots);
-    this.zeromap = new Uint8Array(nrSlots);
-    this.data = new Uint32Array(nrSlots);
     const nc = this.nrClusters;
     this.ciCount = new Uint16Array(nc);
     this.ciOrder = new Uint8Array(nc);
@@ -248,6 +298,13 @@ export class SwapDevice {
     this.ciLock = new Int32Array(nc).fill(-1);
     this.ciExtSlots = new Uint16Array(nc);
     this.ext = new Array<Uint32Array | null>(nc).fill(null);
+    this.ciBase = new Int32Array(nc).fill(-1);
+    this.tbCached = new Int32Array(0);
+    this.tbMap = new Uint8Array(0);
+    this.tbData = new Uint32Array(0);
+    this.tbFree = new Int32Array(0);
+    this.ciShadow = new Array<Uint32Array | null>(nc).fill(null);
+    this.zeromapBits = new Uint32Array(nrSlots >>> 5);
     this.listHead = new Int32Array(NR_LISTS).fill(-1);
     this.listTail = new Int32Array(NR_LISTS).fill(-1);
     this.listLen = new Int32Array(NR_LISTS);
@@ -260,7 +317,9 @@ export class SwapDevice {
     // swapon: slot 0 holds the swap header and is marked bad; a cluster with
     // a bad slot starts on nonfull_clusters[0], the others on the free list
     // (setup_clusters()).
-    this.map[0] = SWAP_MAP_BAD;
+    // swap_cluster_setup_bad_slot(): the header's cluster gets its table now.
+    const header = clusterAllocTable(this, 0); // before reading tbMap: the pool grows
+    this.tbMap[header] = SWAP_MAP_BAD;
     this.ciCount[0] = 1;
     listAddTail(this, 0, LIST_NONFULL);
     for (let c = 1; c < nc; c++) listAddTail(this, c, LIST_FREE);
@@ -268,6 +327,11 @@ export class SwapDevice {
     this.nrSwapPages = this.totalSwapPages;
     this.folioMapped = opts.folioMapped ?? folioMappedDefault;
     this.releaseFolio = opts.releaseFolio ?? ((f: Folio): void => f.mm.freeFolio(f));
+    this.map = slotView(this, VIEW_MAP);
+    this.cached = slotView(this, VIEW_CACHED);
+    this.shadow = slotView(this, VIEW_SHADOW);
+    this.zeromap = slotView(this, VIEW_ZEROMAP);
+    this.data = slotView(this, VIEW_DATA);
   }
 
   /** The device's counters (vmstat, mTHP stats, usage, cluster lists, hints) as a plain object. */
@@ -317,18 +381,166 @@ function folioMappedDefault(folio: Folio): boolean {
   return false;
 }
 
+// --- swap tables ------------------------------------------------------------
+
+/**
+ * Tables a pool keeps when it shrinks (36 KiB with 512-slot clusters): a
+ * device emptied by a swap-in is often filled again, and regrowing costs
+ * reallocations (a fresh device starts with the header's table only).
+ */
+const POOL_KEEP = 8;
+
+/**
+ * @internal swap_cluster_alloc_table(): give cluster `c` a table from the
+ * pool (all slots uncached, counts and data 0), doubling the pool when it is
+ * full. Returns the table's base (slot index into the pool arrays).
+ */
+export function clusterAllocTable(si: SwapDevice, c: number): number {
+  if (si.tbFreeTop === 0) poolResize(si, Math.max(1, si.tbCapacity * 2));
+  const base = si.tbFree[--si.tbFreeTop]! * si.clusterSize;
+  si.ciBase[c] = base;
+  si.tbInUse++;
+  return base;
+}
+
+/**
+ * @internal swap_cluster_free_table(): cluster `c` has no used slot (so no
+ * count, binding, shadow or data is lost); its table goes back to the pool,
+ * cleared, and the pool shrinks to half when at most a quarter is in use.
+ */
+export function clusterFreeTable(si: SwapDevice, c: number): void {
+  const base = si.ciBase[c]!;
+  si.ciShadow[c] = null;
+  if (base < 0) return;
+  const end = base + si.clusterSize;
+  si.tbCached.fill(-1, base, end);
+  si.tbMap.fill(0, base, end);
+  si.tbData.fill(0, base, end);
+  si.ciBase[c] = -1;
+  si.tbFree[si.tbFreeTop++] = base / si.clusterSize;
+  si.tbInUse--;
+  if (si.tbCapacity > POOL_KEEP && si.tbInUse * 4 <= si.tbCapacity) poolResize(si, Math.max(POOL_KEEP, si.tbCapacity >>> 1));
+}
+
+/**
+ * Reallocate the pool for `cap` tables. Growing (the pool is full) copies the
+ * arrays whole and frees the new tables; shrinking first moves the tables in
+ * use above `cap` into free tables below it (copyWithin), then copies the
+ * prefix. Whole-array copies: a subarray per table would allocate.
+ */
+function poolResize(si: SwapDevice, cap: number): void {
+  const cs = si.clusterSize;
+  const old = si.tbCapacity;
+  if (cap < old) poolCompact(si, cap);
+  const len = cap * cs;
+  const keep = Math.min(old, cap) * cs;
+  const cached = new Int32Array(len);
+  const map = new Uint8Array(len);
+  const data = new Uint32Array(len);
+  if (keep === si.tbCached.length) {
+    cached.set(si.tbCached);
+    map.set(si.tbMap);
+    data.set(si.tbData);
+  } else {
+    cached.set(si.tbCached.subarray(0, keep));
+    map.set(si.tbMap.subarray(0, keep));
+    data.set(si.tbData.subarray(0, keep));
+  }
+  if (keep < len) cached.fill(-1, keep);
+  const free = new Int32Array(cap);
+  let top = 0;
+  if (cap > old) {
+    for (let t = cap - 1; t >= old; t--) free[top++] = t;
+  } else {
+    const used = new Uint8Array(cap);
+    for (let c = 0; c < si.nrClusters; c++) if (si.ciBase[c]! >= 0) used[si.ciBase[c]! / cs] = 1;
+    for (let t = cap - 1; t >= 0; t--) if (used[t] === 0) free[top++] = t;
+  }
+  si.tbCached = cached;
+  si.tbMap = map;
+  si.tbData = data;
+  si.tbFree = free;
+  si.tbFreeTop = top;
+  si.tbCapacity = cap;
+}
+
+/** Move every table in use at or above table `cap` to a free table below it (the pool is at most half used). */
+function poolCompact(si: SwapDevice, cap: number): void {
+  const cs = si.clusterSize;
+  const used = new Uint8Array(si.tbCapacity);
+  for (let c = 0; c < si.nrClusters; c++) if (si.ciBase[c]! >= 0) used[si.ciBase[c]! / cs] = 1;
+  let to = 0;
+  for (let c = 0; c < si.nrClusters; c++) {
+    const b = si.ciBase[c]!;
+    if (b < cap * cs) continue;
+    while (used[to] === 1) to++;
+    used[to] = 1;
+    const nb = to * cs;
+    si.tbCached.copyWithin(nb, b, b + cs);
+    si.tbMap.copyWithin(nb, b, b + cs);
+    si.tbData.copyWithin(nb, b, b + cs);
+    si.ciBase[c] = nb;
+  }
+}
+
 // --- slots ------------------------------------------------------------------
 
 /** @internal The full count of slot `s` (swp_swapcount: the extension table included). */
 export function slotCount(si: SwapDevice, s: number): number {
-  const m = si.map[s]!;
+  const c = s >>> si.clusterShift;
+  const b = si.ciBase[c]!;
+  if (b < 0) return 0;
+  const m = si.tbMap[b + (s & (si.clusterSize - 1))]!;
   if ((m & COUNT_CONTINUED) === 0) return m === SWAP_MAP_BAD ? 0 : m & SWAP_COUNT_MASK;
-  return si.ext[s >>> si.clusterShift]![s & (si.clusterSize - 1)]!;
+  return si.ext[c]![s & (si.clusterSize - 1)]!;
+}
+
+/** @internal The count byte of slot `s` (0 when its cluster has no table). */
+export function slotMap(si: SwapDevice, s: number): number {
+  const b = si.ciBase[s >>> si.clusterShift]!;
+  return b < 0 ? 0 : si.tbMap[b + (s & (si.clusterSize - 1))]!;
+}
+
+/** @internal Head PFN of the swap-cache folio slot `s` is bound to, −1 = none. */
+export function slotCached(si: SwapDevice, s: number): number {
+  const b = si.ciBase[s >>> si.clusterShift]!;
+  return b < 0 ? -1 : si.tbCached[b + (s & (si.clusterSize - 1))]!;
+}
+
+/** @internal The shadow in slot `s`'s table word (0 = none). */
+export function slotShadow(si: SwapDevice, s: number): number {
+  const a = si.ciShadow[s >>> si.clusterShift];
+  return a === null || a === undefined ? 0 : a[s & (si.clusterSize - 1)]!;
+}
+
+/** @internal The data token written to slot `s` (0 when none was stored). */
+export function slotData(si: SwapDevice, s: number): number {
+  const b = si.ciBase[s >>> si.clusterShift]!;
+  return b < 0 ? 0 : si.tbData[b + (s & (si.clusterSize - 1))]!;
+}
+
+/** @internal si->zeromap bit of slot `s`. */
+export function slotZero(si: SwapDevice, s: number): boolean {
+  return (si.zeromapBits[s >>> 5]! & (1 << (s & 31))) !== 0;
+}
+
+/** @internal Set (`zero`) or clear the zeromap bits of [off, off + nr). */
+export function zeromapSetRange(si: SwapDevice, off: number, nr: number, zero: boolean): void {
+  const bits = si.zeromapBits;
+  const end = off + nr;
+  for (let s = off; s < end; ) {
+    const w = s >>> 5;
+    const lo = s & 31;
+    const n = Math.min(32 - lo, end - s);
+    const mask = n === 32 ? -1 : ((1 << n) - 1) << lo;
+    bits[w] = zero ? bits[w]! | mask : bits[w]! & ~mask;
+    s += n;
+  }
 }
 
 /** @internal Whether slot `s` is allocated: counted, cached, or bad. */
 export function slotUsed(si: SwapDevice, s: number): boolean {
-  return si.map[s] !== 0 || si.cached[s]! >= 0;
+  return slotMap(si, s) !== 0 || slotCached(si, s) >= 0;
 }
 
 /** @internal vm_swap_full(): more than half of the swap space is in use. */

@@ -1,11 +1,11 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
-import type { Folio, FolioSubrange } from '@foliolab/folio-flags';
-import { folioSwapEntry, swpOffset, type SwpEntry } from './entry.js';
+import { F_SWAP, type Folio, type FolioSubrange } from '@foliolab/folio-flags';
+import { folioSwapEntry, swpOffset, SWP_OFFSET_MASK, type SwpEntry } from './entry.js';
 import { NEG_ENOMEM, type NegENOMEM } from './errno.js';
-import { injectFires, slotCount, type SwapDevice } from './device.js';
+import { injectFires, slotCached, slotCount, type SwapDevice } from './device.js';
 import { ST } from './layout.js';
 import { clusterLock, clusterUnlock, swapEntriesFree } from './cluster.js';
-import { dupSlotLocked, extendTableAlloc, extendTableTryFree, putSlotLocked } from './count.js';
+import { dupSlotLocked, dupSlotsInline, extendTableAlloc, extendTableTryFree, putSlotLocked } from './count.js';
 import { tryToReclaimSwap, TTRS_FULL, TTRS_UNMAPPED } from './swap-cache.js';
 import { assertCacheFolio, assertEntryRange } from './validate.js';
 
@@ -26,9 +26,13 @@ export type SwapGfp = 'atomic' | 'kernel';
  * on an overflow without extend_table, drop the lock, allocate, retake it; if
  * the allocation fails, undo the increments already made and return −ENOMEM.
  */
-function swapDupEntriesCluster(si: SwapDevice, off: number, nr: number, gfp: SwapGfp, inject = false): 0 | NegENOMEM {
+function swapDupEntriesCluster(si: SwapDevice, off: number, nr: number, gfp: SwapGfp, inject: boolean): 0 | NegENOMEM {
   const c = off >>> si.clusterShift;
   clusterLock(si, c);
+  if (!inject && dupSlotsInline(si, c, off & (si.clusterSize - 1), nr)) {
+    clusterUnlock(si, c);
+    return 0;
+  }
   for (let s = off; s < off + nr; ) {
     if (!inject && dupSlotLocked(si, s)) {
       s++;
@@ -57,6 +61,10 @@ function swapDupEntriesCluster(si: SwapDevice, off: number, nr: number, gfp: Swa
 function __swapDuplicate(si: SwapDevice, off: number, nr: number, inject: boolean): 0 | NegENOMEM {
   const c = off >>> si.clusterShift;
   clusterLock(si, c);
+  if (!inject && dupSlotsInline(si, c, off & (si.clusterSize - 1), nr)) {
+    clusterUnlock(si, c);
+    return 0;
+  }
   for (let s = off; s < off + nr; s++) {
     if (inject || !dupSlotLocked(si, s)) {
       clusterUnlock(si, c);
@@ -73,7 +81,7 @@ function __swapDuplicate(si: SwapDevice, off: number, nr: number, inject: boolea
  * add_swap_count_continuation(entry, gfp)`. The continuation is installed
  * under the cluster lock (one more round trip).
  */
-function swapDuplicateRetry(si: SwapDevice, off: number, nr: number, gfp: SwapGfp, inject = false): 0 | NegENOMEM {
+function swapDuplicateRetry(si: SwapDevice, off: number, nr: number, gfp: SwapGfp, inject: boolean): 0 | NegENOMEM {
   const c = off >>> si.clusterShift;
   for (;;) {
     if (__swapDuplicate(si, off, nr, inject) === 0) return 0;
@@ -87,7 +95,7 @@ function swapDuplicateRetry(si: SwapDevice, off: number, nr: number, gfp: SwapGf
   }
 }
 
-function swapDup(si: SwapDevice, off: number, nr: number, gfp: SwapGfp, inject = false): 0 | NegENOMEM {
+function swapDup(si: SwapDevice, off: number, nr: number, gfp: SwapGfp, inject: boolean): 0 | NegENOMEM {
   return si.countModel === 'extend' ? swapDupEntriesCluster(si, off, nr, gfp, inject) : swapDuplicateRetry(si, off, nr, gfp, inject);
 }
 
@@ -112,7 +120,7 @@ function swapPutEntriesCluster(si: SwapDevice, start: number, nr: number, reclai
   clusterLock(si, c);
   for (let s = start; s < end; s++) {
     if (slotCount(si, s) === 1) {
-      if (si.cached[s]! < 0) {
+      if (slotCached(si, s) < 0) {
         if (batch === 0) batch = s;
         continue;
       }
@@ -192,8 +200,10 @@ export function folioPutSwap(si: SwapDevice, sub: FolioSubrange): void {
  * `folioDupSwap`, no FolioSubrange).
  */
 export function folioDupSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: number, nr: number): 0 | NegENOMEM {
-  const off = swpOffset(folioSwapEntry(folio)) + firstPage;
-  return swapDup(si, off, nr, 'atomic', injectFires(si.faults, 'dupEnomem'));
+  const off = (folio.fa[folio.fb + F_SWAP]! & SWP_OFFSET_MASK) + firstPage;
+  const inj = si.faults.dupEnomem;
+  const inject = inj !== false && inj !== 0 && injectFires(si.faults, 'dupEnomem');
+  return si.countModel === 'extend' ? swapDupEntriesCluster(si, off, nr, 'atomic', inject) : swapDuplicateRetry(si, off, nr, 'atomic', inject);
 }
 
 /** @internal folio_put_swap, unchecked: as `folioDupSwapUnchecked`; the slots were duplicated by the caller. */
@@ -206,7 +216,7 @@ export function swapDupEntryDirect(si: SwapDevice, entry: SwpEntry, gfp: SwapGfp
   const off = assertEntryRange(fn, si, entry, 1);
   if (gfp !== 'atomic' && gfp !== 'kernel') throw new FoliolabError('EINVAL', `${fn}: gfp ${String(gfp)} is not 'atomic' or 'kernel'`, {});
   checkCounted(fn, si, off, 1);
-  return swapDup(si, off, 1, gfp);
+  return swapDup(si, off, 1, gfp, false);
 }
 
 /**

@@ -36,6 +36,8 @@ export type { SwapDeviceOptions, SwapCountModel, SwapFaults } from './device.js'
 
 // Allocation, counts, the swap cache.
 export { folioAllocSwap } from './alloc.js';
+/** @internal Unchecked variants for the engine's reclaim path (preconditions in their doc comments). */
+export { folioAllocSwapUnchecked } from './alloc.js';
 export { folioDupSwap, folioPutSwap, swapDupEntryDirect, swapPutEntriesDirect } from './dup-put.js';
 /** @internal Unchecked variants for the engine's hot paths (no FolioSubrange, no validation). */
 export { folioDupSwapUnchecked, folioPutSwapUnchecked } from './dup-put.js';
@@ -51,10 +53,18 @@ export {
   swapSlotInfo,
 } from './swap-cache.js';
 export type { SwapCacheAddResult, SwapSlotInfo } from './swap-cache.js';
+/** @internal */
+export { __swapCacheDelFolioUnchecked } from './swap-cache.js';
 
 // I/O, data tokens, the zeromap.
 export { swapWriteout, swapReadFolio, swapZeromapBatch, swapZeromapState } from './io.js';
 export type { ZeromapBatch } from './io.js';
+/** @internal */
+export { swapWriteoutUnchecked } from './io.js';
+
+// Slot accessors for other packages (@internal, unchecked), memory accounting, debug views.
+export { swapCountAt, swapCacheFolioAt, swapCacheSetAt, swapZeroAt, swapDataAt, swapMemoryBytes } from './slots.js';
+export type { SwapMemoryBytes, SwapSlotView } from './slots.js';
 
 // Stats and invariants.
 export { swapSnapshot, swapDump, countSwpoutFallback } from './stats.js';

@@ -1,19 +1,22 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
-import { folioMarkUptodate, folioTestClearWriteback, folioTestSetWriteback, folioUnlock, type Folio } from '@foliolab/folio-flags';
-import type { SwpEntry } from './entry.js';
+import { F_SWAP, FLAG, folioMarkUptodate, folioUnlock, type Folio } from '@foliolab/folio-flags';
+import { SWP_OFFSET_MASK, type SwpEntry } from './entry.js';
 import { NEG_EIO, type NegEIO } from './errno.js';
-import { chargePcpu, type SwapDevice } from './device.js';
+import { chargePcpu, slotData, slotZero, zeromapSetRange, type SwapDevice } from './device.js';
 import { PMD_ORDER, ST } from './layout.js';
 import { assertCacheFolio, assertEntryRange, rawUptodate, rawWriteback } from './validate.js';
 
 /*
- * Swap I/O with data tokens (mm/page_io.c, v7.0). The device's `data` array
- * is the disk: a write stores each page's memmap token in its slot, a read
+ * Swap I/O with data tokens (mm/page_io.c, v7.0). The clusters' data arrays
+ * (`tbData`) are the disk: a write stores each page's memmap token in its slot, a read
  * puts them back. A token of 0 is a zero-filled page. I/O is synchronous
  * (a zram-like SWP_SYNCHRONOUS_IO device): writeback starts and ends inside
  * swapWriteout. zswap is not modelled. Without memmap data tokens nothing is
  * stored and every page counts as non-zero.
  */
+
+const M_LOCKED = FLAG.locked.mask;
+const M_WRITEBACK = FLAG.writeback.mask;
 
 /**
  * swap_writeout() (v7.0) for a locked swap-cache folio, returning with the
@@ -30,9 +33,21 @@ import { assertCacheFolio, assertEntryRange, rawUptodate, rawWriteback } from '.
  */
 export function swapWriteout(si: SwapDevice, folio: Folio): 0 {
   const fn = 'swapWriteout';
-  const off = assertCacheFolio(fn, si, folio);
+  assertCacheFolio(fn, si, folio);
+  if (rawWriteback(folio)) throw new FoliolabError('EBUSY', `${fn}: folio ${folio.head} is already under writeback`, { head: folio.head });
+  return swapWriteoutUnchecked(si, folio);
+}
+
+/**
+ * @internal swap_writeout(), unchecked: the same events and end state as
+ * `swapWriteout`. The caller guarantees: `si` is a SwapDevice; `folio` is a
+ * live folio of its memmap, locked, not under writeback, in this device's
+ * swap cache (PG_swapcache, folio->swap of this device, its slots bound to it).
+ */
+export function swapWriteoutUnchecked(si: SwapDevice, folio: Folio): 0 {
   const { head, nr, order } = folio;
-  if (rawWriteback(folio)) throw new FoliolabError('EBUSY', `${fn}: folio ${head} is already under writeback`, { head });
+  const off = folio.fa[folio.fb + F_SWAP]! & SWP_OFFSET_MASK;
+  const ledger = si.ledger;
   const tok = si.memmap.token;
   let zero = tok !== null;
   if (tok !== null) {
@@ -44,28 +59,43 @@ export function swapWriteout(si: SwapDevice, folio: Folio): 0 {
         break;
       }
     }
-    si.ledger.charge(EV.LOOP_ITER, scanned);
+    ledger.charge(EV.LOOP_ITER, scanned);
   }
+  zeromapSetRange(si, off, nr, zero);
   if (zero) {
-    si.zeromap.fill(1, off, off + nr);
     si.stat[ST.SWPOUT_ZERO]! += nr;
-    chargePcpu(si);
-    folioUnlock(folio);
+    ledger.charge(EV.PCPU_COUNTER);
+    unlockFolio(folio);
     return 0;
   }
-  si.zeromap.fill(0, off, off + nr);
-  if (tok !== null) si.data.set(tok.subarray(head, head + nr), off);
+  if (tok !== null) {
+    const b = si.ciBase[off >>> si.clusterShift]! + (off & (si.clusterSize - 1));
+    const data = si.tbData;
+    for (let k = 0; k < nr; k++) data[b + k] = tok[head + k]!;
+  }
   if (order >= PMD_ORDER) {
     si.stat[ST.THP_SWPOUT]!++;
-    chargePcpu(si);
+    ledger.charge(EV.PCPU_COUNTER);
   }
   si.swpout[order]!++;
   si.stat[ST.PSWPOUT]! += nr;
-  chargePcpu(si, 2);
-  folioTestSetWriteback(folio);
-  folioUnlock(folio);
-  folioTestClearWriteback(folio);
+  ledger.charge(EV.PCPU_COUNTER, 2);
+  // folio_test_set_writeback(), folio_unlock(), folio_test_clear_writeback()
+  // on the live folio's head word: one ATOMIC_RMW each, in this order.
+  const flags = folio.mm.flags;
+  ledger.charge(EV.ATOMIC_RMW);
+  flags[head] = flags[head]! | M_WRITEBACK;
+  unlockFolio(folio);
+  ledger.charge(EV.ATOMIC_RMW);
+  flags[head] = flags[head] & ~M_WRITEBACK;
   return 0;
+}
+
+/** folio_unlock() (clear_bit_unlock: one ATOMIC_RMW) on a live folio. */
+function unlockFolio(folio: Folio): void {
+  const flags = folio.mm.flags;
+  folio.mm.ledger.charge(EV.ATOMIC_RMW);
+  flags[folio.head] = flags[folio.head]! & ~M_LOCKED;
 }
 
 /** What swapZeromapBatch returns. */
@@ -83,20 +113,20 @@ export interface ZeromapBatch {
  */
 export function swapZeromapBatch(si: SwapDevice, entry: SwpEntry, maxNr: number): ZeromapBatch {
   const off = assertEntryRange('swapZeromapBatch', si, entry, maxNr);
-  return { nr: zeromapRun(si, off, maxNr), isZeromap: si.zeromap[off] === 1 };
+  return { nr: zeromapRun(si, off, maxNr), isZeromap: slotZero(si, off) };
 }
 
 /** The zeromap state of [entry, entry + nr): all bits set, none, or mixed. */
 export function swapZeromapState(si: SwapDevice, entry: SwpEntry, nr: number): 'allZero' | 'noneZero' | 'mixed' {
   const off = assertEntryRange('swapZeromapState', si, entry, nr);
   if (zeromapRun(si, off, nr) !== nr) return 'mixed';
-  return si.zeromap[off] === 1 ? 'allZero' : 'noneZero';
+  return slotZero(si, off) ? 'allZero' : 'noneZero';
 }
 
 function zeromapRun(si: SwapDevice, off: number, nr: number): number {
-  const first = si.zeromap[off];
+  const first = slotZero(si, off);
   let n = 1;
-  while (n < nr && si.zeromap[off + n] === first) n++;
+  while (n < nr && slotZero(si, off + n) === first) n++;
   return n;
 }
 
@@ -119,12 +149,12 @@ export function swapReadFolio(si: SwapDevice, folio: Folio): 0 | NegEIO {
     folioUnlock(folio);
     return NEG_EIO;
   }
-  if (si.zeromap[off] === 1) {
+  if (slotZero(si, off)) {
     tok?.fill(0, head, head + nr);
     si.stat[ST.SWPIN_ZERO]! += nr;
     chargePcpu(si);
   } else {
-    if (tok !== null) tok.set(si.data.subarray(off, off + nr), head);
+    if (tok !== null) for (let k = 0; k < nr; k++) tok[head + k] = slotData(si, off + k);
     si.stat[ST.PSWPIN]! += nr;
     si.swpin[order]!++;
     chargePcpu(si, 2);

@@ -1,6 +1,6 @@
 import { FoliolabError } from '@foliolab/ledger';
 import { MAX_FOLIO_ORDER } from '@foliolab/folio-flags';
-import { chargePcpu, slotCount, SwapDevice, type SwapCountModel } from './device.js';
+import { chargePcpu, slotCached, slotCount, SwapDevice, type SwapCountModel } from './device.js';
 import { PMD_ORDER, ST } from './layout.js';
 
 /** A copy of a device's counters (vmstat / mTHP stats / swap_info usage), for dumps and assertions. */
@@ -88,12 +88,12 @@ export function swapDump(si: SwapDevice): SwapDump {
   const swapCache: { pfn: number; offset: number; nr: number }[] = [];
   for (let s = 1; s < si.nrSlots; s++) {
     const count = slotCount(si, s);
-    const pfn = si.cached[s]!;
+    const pfn = slotCached(si, s);
     if (count === 0 && pfn < 0) continue;
     slots.push({ offset: s, count, cached: pfn < 0 ? null : pfn });
-    if (pfn >= 0 && si.cached[s - 1] !== pfn) {
+    if (pfn >= 0 && slotCached(si, s - 1) !== pfn) {
       let nr = 1;
-      while (s + nr < si.nrSlots && si.cached[s + nr] === pfn) nr++;
+      while (s + nr < si.nrSlots && slotCached(si, s + nr) === pfn) nr++;
       swapCache.push({ pfn, offset: s, nr });
     }
   }

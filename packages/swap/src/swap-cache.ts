@@ -1,11 +1,10 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import {
   F_SWAP,
-  folioClearSwapcache,
+  FLAG,
   folioPutRefs,
   folioRefAdd,
   folioSetDirty,
-  folioSetSwapcache,
   folioTestSwapcache,
   folioTestWriteback,
   folioTrylock,
@@ -13,9 +12,9 @@ import {
   folioUnlock,
   type Folio,
 } from '@foliolab/folio-flags';
-import { folioSwapEntry, swpEntry, swpOffset, type SwpEntry } from './entry.js';
+import { folioSwapEntry, swpOffset, SWP_OFFSET_MASK, SWP_TYPE_SHIFT, type SwpEntry } from './entry.js';
 import { NEG_EEXIST, NEG_ENOENT, type NegEEXIST, type NegENOENT } from './errno.js';
-import { chargePcpu, slotCount, vmSwapFull, type SwapDevice } from './device.js';
+import { slotCached, slotCount, slotData, slotMap, slotShadow, slotZero, vmSwapFull, type SwapDevice } from './device.js';
 import { COUNT_CONTINUED, ST, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD } from './layout.js';
 import { clusterLock, clusterUnlock, swapEntriesFree } from './cluster.js';
 import {
@@ -30,8 +29,8 @@ import {
 
 /*
  * The swap cache (mm/swap_state.c, v7.0 swap-table phase II): a slot is
- * cached when its table word holds the folio (here `cached[s]` = the folio's
- * head PFN, for all nr slots of a large folio). The cache holds nr folio
+ * cached when its table word holds the folio (here the cluster's `tbCached`
+ * entry = the folio's head PFN, for all nr slots of a large folio). The cache holds nr folio
  * references, the folio has PG_swapcache and folio->swap = its first slot,
  * NR_SWAPCACHE counts nr pages.
  */
@@ -44,26 +43,44 @@ export const TTRS_FULL = 4;
 /** NR_FILE_PAGES and NR_SWAPCACHE: two lruvec/node stat updates per add or delete. */
 const SWAPCACHE_STATS = 2;
 
+const M_SWAPCACHE = FLAG.swapcache.mask;
+
 /**
  * @internal __swap_cache_add_folio() (v7.0): bind `folio` to its nr slots
  * from `off` under the cluster lock: table words → folio (nr
  * SWAP_SLOT_UPDATE), folio_ref_add(nr), PG_swapcache, folio->swap,
- * NR_SWAPCACHE += nr.
+ * NR_SWAPCACHE += nr. The cluster has its table (its slots are in use, or the
+ * allocator gave it one). The folio is live (checked by every caller).
  */
 export function swapCacheAddLocked(si: SwapDevice, folio: Folio, off: number): void {
   const { head, nr } = folio;
-  const legacy = si.countModel === 'legacy';
-  for (let s = off; s < off + nr; s++) {
-    si.cached[s] = head;
-    si.shadow[s] = 0;
-    if (legacy) si.map[s] = si.map[s]! | SWAP_HAS_CACHE;
+  const c = off >>> si.clusterShift;
+  const i = off & (si.clusterSize - 1);
+  const end = i + nr;
+  const b = si.ciBase[c]! + i;
+  const table = si.tbCached;
+  for (let k = b; k < b + nr; k++) table[k] = head;
+  const sh = si.ciShadow[c] ?? null;
+  if (sh !== null) for (let k = i; k < end; k++) sh[k] = 0;
+  if (si.countModel === 'legacy') {
+    const map = si.tbMap;
+    for (let k = b; k < b + nr; k++) map[k] = map[k]! | SWAP_HAS_CACHE;
   }
-  si.ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
-  folioRefAdd(folio, nr);
-  folioSetSwapcache(folio);
-  folio.fa[folio.fb + F_SWAP] = swpEntry(si.type, off);
+  const ledger = si.ledger;
+  ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
+  // folio_ref_add() and folio_set_swapcache() on the memmap words directly
+  // (one ATOMIC_REF, one ATOMIC_RMW): the folio is live, so the only error
+  // folioRefAdd could raise is the refcount one, left to it.
+  const mm = folio.mm;
+  const ref = mm.aux[head]!;
+  if (ref <= 0) folioRefAdd(folio, nr);
+  ledger.charge(EV.ATOMIC_REF);
+  mm.aux[head] = ref + nr;
+  ledger.charge(EV.ATOMIC_RMW);
+  mm.flags[head] = mm.flags[head]! | M_SWAPCACHE;
+  folio.fa[folio.fb + F_SWAP] = (si.type << SWP_TYPE_SHIFT) | off;
   si.stat[ST.NR_SWAPCACHE]! += nr;
-  chargePcpu(si, SWAPCACHE_STATS);
+  ledger.charge(EV.PCPU_COUNTER, SWAPCACHE_STATS);
 }
 
 /**
@@ -71,30 +88,42 @@ export function swapCacheAddLocked(si: SwapDevice, folio: Folio, off: number): v
  * table word becomes `shadow` (nr SWAP_SLOT_UPDATE), folio->swap = 0,
  * PG_swapcache cleared, NR_SWAPCACHE −= nr, then the slots whose count is 0
  * are freed (in one batch when none is still swapped). References are the
- * caller's business.
+ * caller's business. The folio is live and bound to the nr slots from `off`.
  */
 export function swapCacheDelLocked(si: SwapDevice, c: number, folio: Folio, off: number, shadow: number): void {
   const nr = folio.nr;
-  const legacy = si.countModel === 'legacy';
-  let swapped = false;
-  let needFree = false;
-  for (let s = off; s < off + nr; s++) {
-    si.cached[s] = -1;
-    si.shadow[s] = shadow;
-    if (legacy) si.map[s] = si.map[s]! & ~SWAP_HAS_CACHE;
-    if (slotCount(si, s) !== 0) swapped = true;
-    else needFree = true;
-  }
-  si.ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
+  const i = off & (si.clusterSize - 1);
+  const end = i + nr;
+  const b = si.ciBase[c]! + i;
+  const table = si.tbCached;
+  const map = si.tbMap;
+  for (let k = b; k < b + nr; k++) table[k] = -1;
+  const sh = shadow !== 0 ? (si.ciShadow[c] ??= new Uint32Array(si.clusterSize)) : (si.ciShadow[c] ?? null);
+  if (sh !== null) for (let k = i; k < end; k++) sh[k] = shadow;
+  if (si.countModel === 'legacy') for (let k = b; k < b + nr; k++) map[k] = map[k]! & ~SWAP_HAS_CACHE;
+  // Which slots are still counted (slotCount, read flat from the count bytes).
+  let swapped = 0;
+  for (let k = 0; k < nr; k++) if (countOf(si, c, map[b + k]!, i + k) !== 0) swapped++;
+  const ledger = si.ledger;
+  ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
+  // folio->swap = 0 and folio_clear_swapcache() (one ATOMIC_RMW) on the live folio's words.
   folio.fa[folio.fb + F_SWAP] = 0;
-  folioClearSwapcache(folio);
+  const mm = folio.mm;
+  ledger.charge(EV.ATOMIC_RMW);
+  mm.flags[folio.head] = mm.flags[folio.head]! & ~M_SWAPCACHE;
   si.stat[ST.NR_SWAPCACHE]! -= nr;
-  chargePcpu(si, SWAPCACHE_STATS);
-  if (!swapped) {
+  ledger.charge(EV.PCPU_COUNTER, SWAPCACHE_STATS);
+  if (swapped === 0) {
     swapEntriesFree(si, c, off, nr);
-  } else if (needFree) {
+  } else if (swapped !== nr) {
     for (let s = off; s < off + nr; s++) if (slotCount(si, s) === 0) swapEntriesFree(si, c, s, 1);
   }
+}
+
+/** slotCount() of index `k` of cluster `c` whose count byte is `m`. */
+function countOf(si: SwapDevice, c: number, m: number, k: number): number {
+  if ((m & COUNT_CONTINUED) === 0) return m === SWAP_MAP_BAD ? 0 : m & SWAP_COUNT_MASK;
+  return si.ext[c]![k]!;
 }
 
 /** Result of swapCacheAddFolio. */
@@ -125,14 +154,19 @@ export function swapCacheAddFolio(si: SwapDevice, folio: Folio, entry: SwpEntry)
   if (off % nr !== 0) {
     throw new FoliolabError('EINVAL', `${fn}: offset ${off} is not aligned to folio ${head} of ${nr} pages`, { head, offset: off });
   }
+  if (nr > si.clusterSize) {
+    // A swap-cache folio lies in one cluster (checkSwapInvariants); only a
+    // device without CONFIG_THP_SWAP (256-slot clusters) could be asked this.
+    throw new FoliolabError('EINVAL', `${fn}: folio ${head} of ${nr} pages is larger than a swap cluster (${si.clusterSize} slots)`, { head });
+  }
   const c = off >>> si.clusterShift;
   clusterLock(si, c);
   let err: 0 | NegEEXIST | NegENOENT = 0;
   let shadow = 0;
   for (let s = off; s < off + nr && err === 0; s++) {
-    if (si.cached[s]! >= 0) err = NEG_EEXIST;
+    if (slotCached(si, s) >= 0) err = NEG_EEXIST;
     else if (slotCount(si, s) === 0) err = NEG_ENOENT;
-    else shadow = si.shadow[s]!;
+    else shadow = slotShadow(si, s);
   }
   if (err === 0) swapCacheAddLocked(si, folio, off);
   clusterUnlock(si, c);
@@ -140,7 +174,8 @@ export function swapCacheAddFolio(si: SwapDevice, folio: Folio, entry: SwpEntry)
 }
 
 function checkShadow(fn: string, shadow: number): void {
-  if (!Number.isInteger(shadow) || shadow < 0 || shadow > 0xffffffff) {
+  // (x >>> 0) === x: an integer in 0..2^32−1 (as Number.isInteger && range).
+  if (shadow >>> 0 !== shadow) {
     throw new FoliolabError('EINVAL', `${fn}: shadow ${shadow} is not a 32-bit token (0 = none)`, { shadow });
   }
 }
@@ -182,6 +217,17 @@ export function __swapCacheDelFolio(si: SwapDevice, folio: Folio, shadow = 0): v
   delFolio(si, folio, off, shadow);
 }
 
+/**
+ * @internal __swap_cache_del_folio() for __remove_mapping(), unchecked (same
+ * events and end state as `__swapCacheDelFolio`). The caller guarantees: `si`
+ * is a SwapDevice; `folio` is a live folio of its memmap, locked, not under
+ * writeback, in this device's swap cache (PG_swapcache, folio->swap of this
+ * device, its nr slots bound to it); `shadow` is an integer 0..2^32−1.
+ */
+export function __swapCacheDelFolioUnchecked(si: SwapDevice, folio: Folio, shadow = 0): void {
+  delFolio(si, folio, folio.fa[folio.fb + F_SWAP]! & SWP_OFFSET_MASK, shadow);
+}
+
 function delFolio(si: SwapDevice, folio: Folio, off: number, shadow: number): void {
   const c = off >>> si.clusterShift;
   clusterLock(si, c);
@@ -200,7 +246,7 @@ export function swapCacheGetFolio(si: SwapDevice, entry: SwpEntry): Folio | null
 }
 
 function cacheGet(si: SwapDevice, off: number): Folio | null {
-  const pfn = si.cached[off]!;
+  const pfn = slotCached(si, off);
   if (pfn < 0) return null;
   const folio = si.memmap.folioAt(pfn);
   return folioTryGet(folio) ? folio : null;
@@ -288,7 +334,7 @@ export function swapCount(si: SwapDevice, entry: SwpEntry): number {
 
 /** __swap_count(): the count as the slot's own byte/word holds it — saturated at the extension marker (not charged). */
 export function __swapCount(si: SwapDevice, entry: SwpEntry): number {
-  const m = si.map[assertEntryRange('__swapCount', si, entry, 1)]!;
+  const m = slotMap(si, assertEntryRange('__swapCount', si, entry, 1));
   return m === SWAP_MAP_BAD ? 0 : m & SWAP_COUNT_MASK;
 }
 
@@ -316,15 +362,15 @@ export function swapSlotInfo(si: SwapDevice, entry: SwpEntry): SwapSlotInfo {
   const off = swpOffset(entry);
   if (off === 0) assertEntryRange('swapSlotInfo', si, (entry + 1) as SwpEntry, 1);
   else assertEntryRange('swapSlotInfo', si, entry, 1);
-  const m = si.map[off]!;
+  const m = slotMap(si, off);
   return {
     offset: off,
     count: slotCount(si, off),
     extended: (m & COUNT_CONTINUED) !== 0,
-    cached: si.cached[off]!,
-    shadow: si.shadow[off]!,
-    zeromap: si.zeromap[off] === 1,
-    data: si.data[off]!,
+    cached: slotCached(si, off),
+    shadow: slotShadow(si, off),
+    zeromap: slotZero(si, off),
+    data: slotData(si, off),
     bad: m === SWAP_MAP_BAD,
     map: m,
   };

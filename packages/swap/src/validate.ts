@@ -89,9 +89,14 @@ export function assertCacheFolio(fn: string, si: SwapDevice, folio: Folio): numb
       offset: off,
     });
   }
-  for (let s = off; s < off + nr; s++) {
-    if (si.cached[s] !== head) {
-      fail('EINVAL', `${fn}: slot ${s} of folio ${head} points to ${si.cached[s]}, not to the folio`, { head, slot: s });
+  const b = si.ciBase[off >>> si.clusterShift]!;
+  const table = si.tbCached;
+  const i = b + (off & (si.clusterSize - 1));
+  for (let k = 0; k < nr; k++) {
+    if (b < 0 || table[i + k] !== head) {
+      const s = off + k;
+      const p = b < 0 ? -1 : table[i + k]!;
+      fail('EINVAL', `${fn}: slot ${s} of folio ${head} points to ${p}, not to the folio`, { head, slot: s });
     }
   }
   return off;

@@ -9,7 +9,7 @@ import {
   softleafOffset,
   softleafPfn,
 } from '@foliolab/pagetable-arm64-contpte';
-import { swpOffset, type SwpEntry } from '@foliolab/swap';
+import { swapCacheFolioAt, swapDataAt, swapZeroAt, swpOffset, type SwpEntry } from '@foliolab/swap';
 import { PAGE_SIZE } from './consts.js';
 import { cpuAccess } from './fault.js';
 import type { Kernel } from './kernel.js';
@@ -61,12 +61,12 @@ export function locateToken(k: Kernel, p: Proc, addr: number): number {
   if (softleafIsSwap(lo, hi)) {
     const si = k.si!;
     const off = softleafOffset(lo, hi);
-    const cached = si.cached[off]!;
+    const cached = swapCacheFolioAt(si, off);
     if (cached >= 0) {
       const f = k.memmap.folioAt(cached);
       return tok[cached + off - swpOffset(f.fa[f.fb + F_SWAP]! as SwpEntry)]!;
     }
-    return si.zeromap[off] === 1 ? 0 : si.data[off]!;
+    return swapZeroAt(si, off) ? 0 : swapDataAt(si, off);
   }
   if (softleafIsDeviceExclusive(lo, hi)) return tok[softleafPfn(lo, hi)]!;
   if (softleafIsHwpoison(lo, hi)) return NaN;
@@ -96,7 +96,7 @@ export function pageNeed(k: Kernel, p: Proc, a: number, write: boolean): number 
   if (ptePresent(lo, hi)) {
     return write && (isSpecial(hi) || (!pteWrite(lo, hi) && (k.memmap.flags[ptePfn(lo, hi)]! & FLAG.anon_exclusive.mask) === 0)) ? 1 : 0;
   }
-  if (softleafIsSwap(lo, hi)) return (k.si!.cached[softleafOffset(lo, hi)]! < 0 ? 1 : 0) + (write ? 1 : 0);
+  if (softleafIsSwap(lo, hi)) return (swapCacheFolioAt(k.si!, softleafOffset(lo, hi)) < 0 ? 1 : 0) + (write ? 1 : 0);
   if (softleafIsDeviceExclusive(lo, hi) || softleafIsHwpoison(lo, hi)) return 0;
   return write ? 1 : 0;
 }

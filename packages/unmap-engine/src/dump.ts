@@ -34,7 +34,7 @@ import {
   PTE_MARKER_UFFD_WP,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
-import { swapSnapshot, swpOffset, swpType, type SwpEntry } from '@foliolab/swap';
+import { swapCacheFolioAt, swapCountAt, swapSnapshot, swapZeroAt, swpOffset, swpType, type SwpEntry } from '@foliolab/swap';
 import { MTHP_SIZES, MTHP_ORDER } from './config.js';
 import { hex, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS } from './consts.js';
 import { allFolios } from './census.js';
@@ -287,16 +287,14 @@ export function dumpState(k: Kernel, withInvariants = true): StateV1 {
   const si = k.si;
   if (si !== null) {
     for (let s = 1; s < si.nrSlots; s++) {
-      const count = si.map[s]! & 0x3f;
-      const ext = (si.map[s]! & 0x80) !== 0;
-      const cached = si.cached[s]!;
-      if (count === 0 && !ext && cached < 0) continue;
-      const full = ext ? si.ext[s >>> si.clusterShift]![s & (si.clusterSize - 1)]! : count;
-      slots.push({ offset: s, count: full, cached: cached >= 0 ? cached : null, zero: si.zeromap[s] === 1 });
+      const full = swapCountAt(si, s);
+      const cached = swapCacheFolioAt(si, s);
+      if (full === 0 && cached < 0) continue;
+      slots.push({ offset: s, count: full, cached: cached >= 0 ? cached : null, zero: swapZeroAt(si, s) });
     }
     for (let s = 1; s < si.nrSlots; s++) {
-      const cached = si.cached[s]!;
-      if (cached < 0 || (s > 1 && si.cached[s - 1] === cached)) continue;
+      const cached = swapCacheFolioAt(si, s);
+      if (cached < 0 || (s > 1 && swapCacheFolioAt(si, s - 1) === cached)) continue;
       const f = k.memmap.folioAt(cached);
       swapCache.push({ pfn: cached, offset: s, nr: f.nr });
     }

@@ -17,6 +17,7 @@ import {
   type Memmap,
 } from '@foliolab/folio-flags';
 import { EV, FoliolabError } from '@foliolab/ledger';
+import { swapCacheSetAt } from '@foliolab/swap';
 import {
   getAndClearPtes,
   mkMigrationPte,
@@ -265,7 +266,7 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
   mm.aux[head.head] = perRef + 1;
   if (swapcache && si !== null) {
     const first = head.fa[head.fb + F_SWAP]! & ((1 << 26) - 1);
-    for (let i = 1; i < news.length; i++) si.cached[first + i] = head.head + i;
+    for (let i = 1; i < news.length; i++) swapCacheSetAt(si, first + i, head.head + i);
   }
   let anchor = head;
   for (let i = 1; i < news.length; i++) {

@@ -30,10 +30,12 @@ import {
   folioFreeSwap,
   folioPutSwap,
   swapCacheAddFolio,
+  swapCacheFolioAt,
   swapCacheGetFolio,
   swapReadFolio,
   swpEntry,
   swpOffset,
+  swapZeroAt,
   type SwapDevice,
 } from '@foliolab/swap';
 import { MM_ANONPAGES, MM_SWAPENTS, PAGE_SIZE, PMD_SIZE, VM_LOCKED, VM_WRITE } from './consts.js';
@@ -84,9 +86,9 @@ function canSwapinThp(si: SwapDevice, t: PteTable, hIdx: number, idx: number, nr
   ptepGet(t, hIdx, cur);
   if (cur.lo !== want.lo || cur.hi !== want.hi) return false;
   if (swapPteBatch(t, hIdx, nr) !== nr) return false;
-  const z = si.zeromap[off]!;
-  for (let s = off + 1; s < off + nr; s++) if (si.zeromap[s] !== z) return false;
-  for (let s = off; s < off + nr; s++) if (si.cached[s]! >= 0) return false;
+  const z = swapZeroAt(si, off);
+  for (let s = off + 1; s < off + nr; s++) if (swapZeroAt(si, s) !== z) return false;
+  for (let s = off; s < off + nr; s++) if (swapCacheFolioAt(si, s) >= 0) return false;
   return true;
 }
 

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { all, anonFolio, makeRig } from './test-fixtures.js';
+import {
+  __swapCacheDelFolio,
+  checkSwapInvariants,
+  folioAllocSwap,
+  folioDupSwap,
+  folioSwapEntry,
+  swapCacheFolioAt,
+  swapCountAt,
+  swapDataAt,
+  swapMemoryBytes,
+  swapPutEntriesDirect,
+  swapWriteout,
+  swapZeroAt,
+  swpOffset,
+} from './index.js';
+
+// Dynamic swap tables (mm/swap_table.h, v6.18+): a cluster's table exists
+// while the cluster is in use (swap_cluster_alloc_table / swap_cluster_free_table).
+describe('per-cluster swap tables: allocated with the first slot, freed with the last', () => {
+  it('an empty device holds only the header cluster table, the zeromap bitmap and cluster info', () => {
+    const { si } = makeRig({ nrSlots: 512 * 64 });
+    const m = swapMemoryBytes(si);
+    expect(m.tables + m.counts + m.data).toBe(512 * 9); // one pooled table: 4 + 1 + 4 B per slot
+    expect(m.zeromap).toBe((512 * 64) / 8);
+    expect(m.total).toBeLessThan(0.5 * 512 * 64); // under half a byte per slot
+    expect(si.ciBase[0]).toBeGreaterThanOrEqual(0);
+    for (let c = 1; c < si.nrClusters; c++) expect(si.ciBase[c]).toBe(-1);
+  });
+
+  it('swap-out, accessors, and release: the table goes back when the cluster is empty again', () => {
+    const { mm, si } = makeRig();
+    const f = anonFolio(mm, 4, 100);
+    expect(folioAllocSwap(si, f)).toBe(0);
+    const off = swpOffset(folioSwapEntry(f));
+    const c = off >>> si.clusterShift;
+    expect(c).toBe(1);
+    expect(si.ciBase[c]).toBeGreaterThanOrEqual(0);
+    expect(si.tbInUse).toBe(2);
+    folioDupSwap(si, all(f));
+    swapWriteout(si, f); // unlocks
+    mm.flags[f.head]! |= 1; // PG_locked (bit 0) again, as reclaim's trylock
+    __swapCacheDelFolio(si, f);
+    for (let i = 0; i < 16; i++) {
+      expect(swapCountAt(si, off + i)).toBe(1);
+      expect(swapCacheFolioAt(si, off + i)).toBe(-1);
+      expect(swapZeroAt(si, off + i)).toBe(false);
+      expect(swapDataAt(si, off + i)).toBe(100 + i);
+    }
+    expect(checkSwapInvariants(si)).toEqual([]);
+    swapPutEntriesDirect(si, folioSwapEntryOf(si.type, off), 16);
+    expect(si.ciBase[c]).toBe(-1);
+    expect(si.tbInUse).toBe(1);
+    expect(swapDataAt(si, off)).toBe(0);
+    expect(checkSwapInvariants(si)).toEqual([]);
+  });
+
+  it('the pool holds at most twice the tables in use while growing, less than four times (or 8) while shrinking', () => {
+    const { mm, si } = makeRig({ nrPages: 16384, nrSlots: 512 * 40 });
+    const folios = [];
+    for (let k = 0; k < 20; k++) {
+      const f = anonFolio(mm, 9, 0);
+      expect(folioAllocSwap(si, f)).toBe(0);
+      folios.push(f);
+      expect(si.tbCapacity).toBeLessThanOrEqual(2 * si.tbInUse);
+    }
+    expect(checkSwapInvariants(si)).toEqual([]);
+    for (const f of folios) {
+      __swapCacheDelFolio(si, f); // counts 0: the slots are freed, the cluster empties
+      expect(si.tbCapacity).toBeLessThanOrEqual(Math.max(8, 4 * si.tbInUse - 1));
+    }
+    expect(si.tbInUse).toBe(1);
+    expect(checkSwapInvariants(si)).toEqual([]);
+  });
+});
+
+function folioSwapEntryOf(type: number, off: number): ReturnType<typeof folioSwapEntry> {
+  return ((type << 26) | off) as ReturnType<typeof folioSwapEntry>;
+}
