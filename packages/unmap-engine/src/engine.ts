@@ -1,6 +1,7 @@
 import { FoliolabError, type Ledger } from '@foliolab/ledger';
 import { FLAG } from '@foliolab/folio-flags';
 import { pageTableBytes } from '@foliolab/pagetable-arm64-contpte';
+import { swapMemoryBytes } from '@foliolab/swap';
 import { ptePfn, ptePresent, pteUffdWp, softleafIsHwpoison, softleafIsMarker, softleafIsSwap, pteSwpUffdWp, pteMarkerBits, PTE_MARKER_UFFD_WP, softleafIsDeviceExclusive } from '@foliolab/pagetable-arm64-contpte';
 import { INJECT_NAMES, resolveConfig, type EngineConfig, type InjectName, type ResolvedConfig } from './config.js';
 import { PAGE_SIZE, VM_LOCKED, VM_READ, VM_UFFD_WP, VM_WRITE, VM_DROPPABLE, hex } from './consts.js';
@@ -525,9 +526,7 @@ export class Engine {
     const swap =
       si === null
         ? 0
-        : si.map.byteLength + si.cached.byteLength + si.shadow.byteLength + si.zeromap.byteLength + si.data.byteLength +
-          si.ciCount.byteLength + si.ciOrder.byteLength + si.ciList.byteLength + si.ciPrev.byteLength + si.ciNext.byteLength +
-          si.ciLock.byteLength + si.ciExtSlots.byteLength;
+        : swapMemoryBytes(si).total;
     const parts = { flags: mb.flags, aux: mb.aux, mapcount: mb.mapcount, token: mb.token, spill: mb.spill, buddy: mb.freeLists, pageTables, swap };
     const total = mb.total + pageTables + swap;
     return { memmap: mb.total, pageTables, swap, total, parts, mappedPages: mapped, perMappedPage: mapped === 0 ? 0 : total / mapped };

@@ -71,6 +71,8 @@ export class Kernel {
   /** Public operations run so far (limits.maxSteps). */
   steps = 0;
   private lastFolio: Folio | null = null;
+  /** try_to_unmap's rmap_walk_control (ttu.ts), created on first use. */
+  ttuControl: unknown = null;
 
   constructor(config: ResolvedConfig) {
     this.config = config;

@@ -17,7 +17,7 @@ import {
   internalClearYoungDirtyPtes,
   internalPtepGet,
   flushTlbBatchedPending,
-  flushTlbRange,
+  internalFlushTlbRange,
   pteBits,
   pteClear,
   pteDirty,
@@ -30,7 +30,7 @@ import {
   softleafIsHwpoison,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
-import { FPB_MERGE_YOUNG_DIRTY, folioPteBatchFlags } from '@foliolab/pvmw';
+import { FPB_MERGE_YOUNG_DIRTY, folioPteBatchFlagsUnchecked } from '@foliolab/pvmw';
 import { folioMaybeMappedShared } from '@foliolab/rmap';
 import { folioFreeSwap, swapPutEntriesDirect, swpEntry } from '@foliolab/swap';
 import { MM_SWAPENTS, PAGE_SIZE, VM_DONTCOPY } from './consts.js';
@@ -110,7 +110,7 @@ function clearYdPtes(k: Kernel, t: PteTable, i: number, nr: number, flags: numbe
 /** madvise_folio_pte_batch(): folio_pte_batch_flags(FPB_MERGE_YOUNG_DIRTY) up to `end`. */
 function folioBatch(f: Folio, t: PteTable, i: number, maxNr: number): number {
   if (f.order === 0 || maxNr <= 1) return 1;
-  return folioPteBatchFlags({ pfn: f.head, nrPages: f.nr }, t, i, pte, maxNr, FPB_MERGE_YOUNG_DIRTY);
+  return folioPteBatchFlagsUnchecked(f.head, f.nr, t, i, pte, maxNr, FPB_MERGE_YOUNG_DIRTY);
 }
 
 /**
@@ -207,7 +207,7 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
     i += nr;
   }
   l.unlock(t.ptl);
-  if (flushed) flushTlbRange(p.pt, start, end);
+  if (flushed) internalFlushTlbRange(p.pt, start, end);
 }
 
 /**
@@ -292,7 +292,7 @@ function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
   }
   if (nrSwap !== 0) k.addMmCounter(p, MM_SWAPENTS, nrSwap);
   l.unlock(t.ptl);
-  if (flushed) flushTlbRange(p.pt, start, end);
+  if (flushed) internalFlushTlbRange(p.pt, start, end);
 }
 
 /**

@@ -135,12 +135,13 @@ export function uffdBit(hi: number): boolean {
 
 /** Slot index of `va` in its PTE table. */
 export function pteIdx(va: number): number {
-  return Math.floor(va / PAGE_SIZE) % 512;
+  // va ≥ 0: ToInt32 truncation keeps the low 9 bits of the page number (no float modulo on the hot path)
+  return (va / PAGE_SIZE) & 511;
 }
 
 /** pmd_addr_end(addr, end). */
 export function pmdAddrEnd(addr: number, end: number): number {
-  const b = addr - (addr % PMD_SIZE) + PMD_SIZE;
+  const b = (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE; // exact: PMD_SIZE is a power of two
   return b < end ? b : end;
 }
 

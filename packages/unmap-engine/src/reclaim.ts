@@ -13,7 +13,13 @@ import {
 import { EV, FoliolabError } from '@foliolab/ledger';
 import { tryToUnmapFlush, tryToUnmapFlushDirty } from '@foliolab/pagetable-arm64-contpte';
 import { folioOnDeferredList } from '@foliolab/rmap';
-import { __swapCacheDelFolio, countSwpoutFallback, folioAllocSwap, folioFreeSwap, swapWriteout } from '@foliolab/swap';
+import {
+  __swapCacheDelFolioUnchecked,
+  countSwpoutFallback,
+  folioAllocSwapUnchecked,
+  folioFreeSwap,
+  swapWriteoutUnchecked,
+} from '@foliolab/swap';
 import { GUP_PIN_COUNTING_BIAS, TTU_BATCH_FLUSH, TTU_SYNC } from './consts.js';
 import { freeFolioFinal } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
@@ -159,13 +165,13 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
         f = k.memmap.folioAt(f.head);
       }
     }
-    if (folioAllocSwap(si, f) !== 0) {
+    if (folioAllocSwapUnchecked(si, f) !== 0) { // locked, uptodate, swap-backed, not in the swap cache (checked above)
       if (f.order === 0) return outcome('activate', 1, f);
       const order = f.order;
       if (splitFolio(k, f, list) !== 0) return outcome('activate', nrPages, f);
       f = k.memmap.folioAt(f.head);
       countSwpoutFallback(si, order);
-      if (folioAllocSwap(si, f) !== 0) return outcome('activate', 1, f);
+      if (folioAllocSwapUnchecked(si, f) !== 0) return outcome('activate', 1, f);
     }
     k.ledger.charge(EV.FLAG_LOAD);
     if (!hasFlag(k, f, FLAG.dirty.mask)) folioSetDirty(f);
@@ -187,7 +193,7 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
     tryToUnmapFlushDirty(k.tlb);
     folioClearDirty(f); // folio_clear_dirty_for_io
-    swapWriteout(si, f); // unlocks the folio
+    swapWriteoutUnchecked(si, f); // in the swap cache (checked above), locked; unlocks the folio
     res.pageout += nrPages;
     k.stats.addReclaim('nr_pageout', nrPages);
     if (hasFlag(k, f, FLAG.writeback.mask) || hasFlag(k, f, FLAG.dirty.mask)) return outcome('keep', nrPages, f);
@@ -206,7 +212,7 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
     k.ledger.charge(EV.ATOMIC_REF);
     if (mm.aux[f.head] !== 1 + f.nr) return outcome('keepLocked', nrPages, f);
-    __swapCacheDelFolio(si, f);
+    __swapCacheDelFolioUnchecked(si, f); // locked, in the swap cache (checked above), refcount frozen
     mm.aux[f.head] = 0;
   }
   folioUnlock(f);

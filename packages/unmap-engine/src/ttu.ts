@@ -10,10 +10,12 @@ import {
 import { EV, FoliolabError } from '@foliolab/ledger';
 import {
   archTlbbatchShouldDefer,
-  flushTlbRange,
   internalGetAndClearPtes,
   internalPtepGet,
   internalSetPteAt,
+  internalSetSwapPtes,
+  internalSetTlbUbcFlushPending,
+  internalFlushTlbRange,
   mkHwpoisonPte,
   pteBits,
   pteClear,
@@ -24,7 +26,6 @@ import {
   pteUffdWp,
   setPteAt,
   setPtes,
-  setTlbUbcFlushPending,
   softleafPfn,
   pteSetPfn,
   type PteTable,
@@ -35,7 +36,7 @@ import {
   PVMW_PGTABLE_CROSSED,
   PVMW_SYNC,
   PageVmaMappedWalk,
-  folioPteBatchFlags,
+  folioPteBatchFlagsUnchecked,
   pageVmaMappedWalk,
   pageVmaMappedWalkDone,
   pageVmaMappedWalkJump,
@@ -108,29 +109,23 @@ class TtuControl implements RmapWalkControl {
   }
 }
 
-const controls = new WeakMap<Kernel, TtuControl>();
-
 /** try_to_unmap(folio, flags): rmap_walk_anon with try_to_unmap_one; callers test folio_mapped() after. */
 export function tryToUnmap(k: Kernel, folio: Folio, flags: number): void {
-  let c = controls.get(k);
-  if (c === undefined) {
+  let c = k.ttuControl as TtuControl | null;
+  if (c === null) {
     c = new TtuControl(k);
-    controls.set(k, c);
+    k.ttuControl = c;
   }
-  const saved = c.flags;
+  // try_to_unmap is not re-entered (rmap_one never calls it), so the flags need no save/restore
   c.flags = flags;
-  try {
-    rmapWalkAnon(folio, c);
-  } finally {
-    c.flags = saved;
-  }
+  rmapWalkAnon(folio, c);
 }
 
 /** The reusable page_vma_mapped_walk of `p`, re-armed for (folio, vma, address). */
 export function walkFor(p: Proc, folio: Folio, vma: Vma, address: number, flags: number): PageVmaMappedWalk {
-  const target = { pfn: folio.head, nrPages: folio.nr, pgoff: folio.fa[folio.fb + F_INDEX]! };
-  if (p.walk === null) p.walk = new PageVmaMappedWalk(p.pt, target, vma, address, flags);
-  else p.walk.init(target, vma, address, flags);
+  const pgoff = folio.fa[folio.fb + F_INDEX]!;
+  if (p.walk === null) p.walk = new PageVmaMappedWalk(p.pt, { pfn: folio.head, nrPages: folio.nr, pgoff }, vma, address, flags);
+  else p.walk.initUnchecked(folio.head, folio.nr, pgoff, vma, address, flags); // engine-validated vma, address, folio
   return p.walk;
 }
 
@@ -150,7 +145,7 @@ function folioUnmapPteBatch(k: Kernel, folio: Folio, w: PageVmaMappedWalk, vma: 
   const a = w.address;
   const maxNr = (pmdAddrEnd(a, vma.vmEnd) - a) / PAGE_SIZE;
   if (maxNr <= 1) return 1;
-  return folioPteBatchFlags({ pfn: folio.head, nrPages: folio.nr }, w.pte!, w.pteIndex, pteval, maxNr, FPB_RESPECT_WRITE | FPB_RESPECT_SOFT_DIRTY);
+  return folioPteBatchFlagsUnchecked(folio.head, folio.nr, w.pte!, w.pteIndex, pteval, maxNr, FPB_RESPECT_WRITE | FPB_RESPECT_SOFT_DIRTY);
 }
 
 /** The mm's first swap-out puts it on swapoff's mmlist under mmlist_lock. */
@@ -216,10 +211,10 @@ export function tryToUnmapOne(k: Kernel, folio: Folio, vma: Vma, address: number
         throw new FoliolabError('EINVARIANT', `try_to_unmap_one: batch of ${nr} at slot ${i} (page ${page}) leaves the table, VMA or folio`);
       }
       internalGetAndClearPtes(t, i, nr, pteval);
-      if ((flags & TTU_BATCH_FLUSH) !== 0 && archTlbbatchShouldDefer(p.pt)) setTlbUbcFlushPending(k.tlb, p.pt, pteval.lo, pteval.hi, addr, end);
+      if ((flags & TTU_BATCH_FLUSH) !== 0 && archTlbbatchShouldDefer(p.pt)) internalSetTlbUbcFlushPending(k.tlb, p.pt, pteval.lo, pteval.hi, addr, end);
       else {
         l.charge(EV.TLB_FLUSH_RANGE);
-        flushTlbRange(p.pt, addr, end);
+        internalFlushTlbRange(p.pt, addr, end);
       }
       if (pteDirty(pteval.lo, pteval.hi)) folioMarkDirty(k, folio);
     } else {
@@ -377,11 +372,7 @@ function ttuAnonBatched(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number
       if (s > first) finishUnmap(k, folio, vmaOfWalk(p), first, s - first);
       return false;
     }
-    const base = swapOffsetOf(folio, s);
-    for (let j = 0; j < len; j++) {
-      swapPteInto(swp, si.type, base + j, ex, uffd);
-      internalSetPteAt(t, i + (s - first) + j, swp.lo, swp.hi);
-    }
+    internalSetSwapPtes(t, i + (s - first), len, si.type, swapOffsetOf(folio, s), ex, uffd);
     k.addMmCounter(p, MM_ANONPAGES, -len);
     k.addMmCounter(p, MM_SWAPENTS, len);
     mmlistAdd(k, p);
