@@ -10,6 +10,7 @@ import { Engine, type Policy } from '@foliolab/unmap-engine';
 import { fmtRate, markdownTable, rowsOf } from './report.js';
 
 const ADDR = 0x4000_0000;
+const SLACK = 4 << 20;
 
 function build(mib: number, policy: Policy): { engine: Engine; pid: number } {
   const bytes = mib << 20;
@@ -17,9 +18,10 @@ function build(mib: number, policy: Policy): { engine: Engine; pid: number } {
     arch: 'arm64-contpte',
     policy,
     mthp: { '64K': 'always' },
-    // room for the engine's allocation reserve, so every fault gets its 64K folio (as the CLI does)
-    memory: 2 * bytes + (32 << 20),
-    swap: bytes + (32 << 20),
+    // RAM and swap just above the mapping: 4M of slack is enough for every fault to get its 64K
+    // folio (the page tables live outside simulated RAM), so the memmap is not inflated by unused RAM
+    memory: bytes + SLACK,
+    swap: bytes + SLACK,
   });
   const pid = engine.createProcess('bench');
   engine.mmap(pid, { addr: ADDR, len: bytes, prot: 'rw' });
@@ -53,6 +55,9 @@ export async function benchPageout(mib: number, time = 1500): Promise<PageoutBen
   const probe = build(mib, 'batched');
   const mem = probe.engine.memoryBytes();
   const bytesPerPage = mem.total / pages;
+  // the same engine after the pageout: swap now holds every page, RAM is free again
+  probe.engine.madvise(probe.pid, ADDR, mib << 20, 'pageout');
+  const after = probe.engine.memoryBytes();
   await bench.run();
   const rows = rowsOf(bench, pages, { 'MADV_PAGEOUT batched': '≥ 30 M PTE/s', 'MADV_PAGEOUT per-pte': '≥ 10 M PTE/s' });
   const markdown = [
@@ -64,12 +69,14 @@ export async function benchPageout(mib: number, time = 1500): Promise<PageoutBen
     ),
     '',
     markdownTable(
-      ['memory (mapped, written state)', 'bytes per mapped 4K page', 'target'],
+      ['simulator bytes per mapped 4K page', 'mapped, written state', 'after the pageout', 'target'],
       [
-        ...Object.entries(mem.parts).map(([k, v]) => [k, (v / pages).toFixed(2), '']),
-        ['total', bytesPerPage.toFixed(2), '≤ 24 B'],
+        ...Object.keys(mem.parts).map((k) => [k, (mem.parts[k]! / pages).toFixed(2), ((after.parts[k] ?? 0) / pages).toFixed(2), '']),
+        ['total', bytesPerPage.toFixed(2), (after.total / pages).toFixed(2), '≤ 24 B (mapped state)'],
       ],
     ),
+    '',
+    `Simulated RAM and swap are each ${mib} MiB + ${SLACK >> 20} MiB; the mapped state has every page in a 64K folio.`,
   ].join('\n');
   return { markdown };
 }
