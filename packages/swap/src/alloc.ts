@@ -61,9 +61,9 @@ function clusterScanRange(si: SwapDevice, c: number, off: number, nr: number): n
   if (si.ciCount[c] === 0) return SCAN_FREE;
   // A used cluster has its table; a slot is free when its count byte is 0
   // and its table word holds no folio (the common case, read flat).
-  const map = si.tbMap;
-  const table = si.tbCached;
-  const b = si.ciBase[c]! + (off & (si.clusterSize - 1));
+  const map = si.ciMap[c]!;
+  const table = si.ciCached[c]!;
+  const b = off & (si.clusterSize - 1);
   let r = SCAN_FREE;
   for (let k = b; k < b + nr; k++) {
     const m = map[k]!;

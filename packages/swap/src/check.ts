@@ -225,7 +225,19 @@ function checkTablePool(si: SwapDevice, report: Report): boolean {
     inUse++;
     const t = b / cs;
     if (b % cs !== 0 || t >= si.tbCapacity || owner[t] !== -1) return report(`cluster ${c}: swap table base ${b} is not a pool table of its own`);
+    if (si.ciCached[c] !== si.poolCached[t] || si.ciMap[c] !== si.poolMap[t] || si.ciData[c] !== si.poolData[t]) {
+      return report(`cluster ${c}: its table views are not those of pool table ${t}`);
+    }
     owner[t] = c;
+  }
+  for (let c = 0; c < si.nrClusters; c++) {
+    if (si.ciBase[c]! < 0 && (si.ciCached[c] !== null || si.ciMap[c] !== null || si.ciData[c] !== null)) {
+      return report(`cluster ${c}: table views without a swap table`);
+    }
+  }
+  const n = si.tbCapacity;
+  if (si.poolCached.length !== n || si.poolMap.length !== n || si.poolData.length !== n) {
+    return report(`swap-table pool: ${si.poolCached.length} / ${si.poolMap.length} / ${si.poolData.length} tables for capacity ${n}`);
   }
   if (inUse !== si.tbInUse || inUse + si.tbFreeTop !== si.tbCapacity) {
     return report(`swap-table pool: ${inUse} in use (recorded ${si.tbInUse}), ${si.tbFreeTop} free, capacity ${si.tbCapacity}`);
@@ -234,8 +246,11 @@ function checkTablePool(si: SwapDevice, report: Report): boolean {
     const t = si.tbFree[k]!;
     if (t < 0 || t >= si.tbCapacity || owner[t] !== -1) return report(`swap-table pool: free entry ${t} is in use or outside the pool`);
     owner[t] = -2;
-    for (let i = t * cs; i < (t + 1) * cs; i++) {
-      if (si.tbCached[i] !== -1 || si.tbMap[i] !== 0 || si.tbData[i] !== 0) return report(`swap-table pool: free table ${t} is not clean`);
+    const cached = si.poolCached[t]!;
+    const map = si.poolMap[t]!;
+    const data = si.poolData[t]!;
+    for (let i = 0; i < cs; i++) {
+      if (cached[i] !== -1 || map[i] !== 0 || data[i] !== 0) return report(`swap-table pool: free table ${t} is not clean`);
     }
   }
   return false;

@@ -134,10 +134,9 @@ export function swapEntriesFree(si: SwapDevice, c: number, offset: number, nr: n
   if (left !== 0) {
     // A cluster left empty drops its arrays below; otherwise clear the slots.
     const i = offset & (si.clusterSize - 1);
-    const b = si.ciBase[c]! + i;
-    const map = si.tbMap;
-    const data = si.tbData;
-    for (let k = b; k < b + nr; k++) {
+    const map = si.ciMap[c]!;
+    const data = si.ciData[c]!;
+    for (let k = i; k < i + nr; k++) {
       map[k] = 0;
       data[k] = 0;
     }

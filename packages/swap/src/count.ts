@@ -22,8 +22,8 @@ import { COUNT_CONTINUED, ST, SWAP_COUNT_MASK, SWAP_HAS_CACHE } from './layout.j
 export function dupSlotLocked(si: SwapDevice, s: number): boolean {
   const c = s >>> si.clusterShift;
   const i = s & (si.clusterSize - 1);
-  const map = si.tbMap;
-  const b = si.ciBase[c]! + i;
+  const map = si.ciMap[c]!;
+  const b = i;
   const m = map[b]!;
   if ((m & COUNT_CONTINUED) !== 0) {
     si.ext[c]![i]!++;
@@ -51,8 +51,8 @@ export function dupSlotLocked(si: SwapDevice, s: number): boolean {
 export function putSlotLocked(si: SwapDevice, s: number): void {
   const c = s >>> si.clusterShift;
   const i = s & (si.clusterSize - 1);
-  const map = si.tbMap;
-  const b = si.ciBase[c]! + i;
+  const map = si.ciMap[c]!;
+  const b = i;
   const m = map[b]!;
   if ((m & COUNT_CONTINUED) !== 0) {
     const t = si.ext[c]!;
@@ -78,9 +78,9 @@ export function putSlotLocked(si: SwapDevice, s: number): void {
  * return false (the caller takes the per-slot path).
  */
 export function dupSlotsInline(si: SwapDevice, c: number, i: number, nr: number): boolean {
-  const map = si.tbMap;
+  const map = si.ciMap[c]!;
   const lim = si.inlineLimit;
-  const b = si.ciBase[c]! + i;
+  const b = i;
   const end = b + nr;
   for (let k = b; k < end; k++) {
     const m = map[k]!;

@@ -42,14 +42,20 @@ import { slotView, VIEW_CACHED, VIEW_DATA, VIEW_MAP, VIEW_SHADOW, VIEW_ZEROMAP, 
  * table and the zeromap bitmap.
  *
  * Tables come from a per-device pool, as the kernel's come from a slab cache
- * (swap_table_cachep): `tbCached`, `tbMap` and `tbData` hold `tbCapacity`
- * tables of clusterSize slots each, `ciBase[c]` is where cluster c's table
- * starts (−1: none). The pool doubles when full and is compacted to half
- * when at most a quarter is in use, so it holds fewer than four times the
- * tables in use, or at most POOL_KEEP (8) tables. A typed-array allocation
- * costs microseconds in V8 (about what the 32 64K folios of a cluster cost
- * to swap out), so tables are not allocated one by one; doubling keeps the
- * number of pool reallocations logarithmic.
+ * (swap_table_cachep). The pool holds `tbCapacity` tables of clusterSize
+ * slots, numbered 0..tbCapacity−1, in chunks of 1, 1, 2, 4, 8, … tables: it
+ * doubles when full by adding one chunk as large as everything before it,
+ * and is halved when at most a quarter is in use by dropping its last chunk
+ * (the tables in use there move down first), so it holds fewer than four
+ * times the tables in use, or at most POOL_KEEP (8) tables. Growth copies
+ * nothing and touches only the new chunk: a typed-array allocation costs
+ * microseconds in V8 (about what the 32 64K folios of a cluster cost to swap
+ * out), and the earlier copy-on-double cost a fresh device's first pageout
+ * about as much again. Each pool table is three typed-array views (table
+ * word, count bytes, data) made once when its chunk is added; a cluster in
+ * use holds its table's views in `ciCached`, `ciMap`, `ciData` (null while
+ * free) and `ciBase[c]` = table number × clusterSize (−1: none), so a slot is
+ * one load of the cluster's view and one indexed access.
  *
  * Departures, all deliberate:
  * - One CPU: percpu_swap_cluster is one `offset[order]` array; the
@@ -59,7 +65,7 @@ import { slotView, VIEW_CACHED, VIEW_DATA, VIEW_MAP, VIEW_SHADOW, VIEW_ZEROMAP, 
  *   allocation cannot fail.
  * - One device per SwapDevice: swap_alloc_slow's walk over the priority list
  *   of devices is the walk over this one.
- * - [I] The table word is split in two 32-bit arrays: `ciTable` holds the
+ * - [I] The table word is split in two 32-bit arrays: `ciCached` holds the
  *   cached folio's head PFN (−1 = none) and `ciShadow` the shadow. The kernel
  *   packs both in one 64-bit word (a pointer or an XA_VALUE); the model's
  *   shadow is a full 32-bit token at the public boundary and a PFN needs 31
@@ -67,8 +73,8 @@ import { slotView, VIEW_CACHED, VIEW_DATA, VIEW_MAP, VIEW_SHADOW, VIEW_ZEROMAP, 
  *   allocated only when a non-zero shadow is stored (reclaim through the
  *   engine stores none), so the split costs nothing there.
  * - [I] The count bytes (v7.0: the device-wide si->swap_map; phase III: bits
- *   of the table word, `tbMap`) and the written data tokens ("the disk",
- *   `tbData`) live per cluster with the table;
+ *   of the table word, `ciMap`) and the written data tokens ("the disk",
+ *   `ciData`) live per cluster with the table;
  *   the zeromap stays device-wide, one bit per slot, as si->zeromap (v7.0).
  */
 
@@ -180,14 +186,18 @@ export class SwapDevice {
   /** Inline value stored in a slot whose count lives in the extension table. */
   readonly extMarker: number;
 
-  /** Per cluster: start of its swap table in the pool (slot index into tbCached / tbMap / tbData), −1 while the cluster is free. */
+  /** Per cluster: its swap table's number in the pool × clusterSize, −1 while the cluster is free. */
   readonly ciBase: Int32Array;
-  /** The pool's swap tables, folio half: head PFN of the swap-cache folio of each slot, −1 = none. Replaced when the pool is resized. */
-  tbCached: Int32Array;
-  /** The pool's count bytes (inline count | SWAP_HAS_CACHE | COUNT_CONTINUED; SWAP_MAP_BAD for the header). */
-  tbMap: Uint8Array;
-  /** The pool's data tokens: the token last written to each slot (the "disk"). */
-  tbData: Uint32Array;
+  /** Per cluster: its swap table, folio half: head PFN of the swap-cache folio of each slot, −1 = none (null while free). */
+  readonly ciCached: (Int32Array | null)[];
+  /** Per cluster: its count bytes (inline count | SWAP_HAS_CACHE | COUNT_CONTINUED; SWAP_MAP_BAD for the header). */
+  readonly ciMap: (Uint8Array | null)[];
+  /** Per cluster: its data tokens, the token last written to each slot (the "disk"). */
+  readonly ciData: (Uint32Array | null)[];
+  /** @internal The pool's tables by table number (views into its chunks), tbCapacity of each. */
+  readonly poolCached: Int32Array[] = [];
+  /** @internal */ readonly poolMap: Uint8Array[] = [];
+  /** @internal */ readonly poolData: Uint32Array[] = [];
   /** Tables the pool holds (in use or free). */
   tbCapacity = 0;
   /** Tables in use (clusters with ci->count > 0, the header's included). */
@@ -299,9 +309,9 @@ export class SwapDevice {
     this.ciExtSlots = new Uint16Array(nc);
     this.ext = new Array<Uint32Array | null>(nc).fill(null);
     this.ciBase = new Int32Array(nc).fill(-1);
-    this.tbCached = new Int32Array(0);
-    this.tbMap = new Uint8Array(0);
-    this.tbData = new Uint32Array(0);
+    this.ciCached = new Array<Int32Array | null>(nc).fill(null);
+    this.ciMap = new Array<Uint8Array | null>(nc).fill(null);
+    this.ciData = new Array<Uint32Array | null>(nc).fill(null);
     this.tbFree = new Int32Array(0);
     this.ciShadow = new Array<Uint32Array | null>(nc).fill(null);
     this.zeromapBits = new Uint32Array(nrSlots >>> 5);
@@ -318,8 +328,8 @@ export class SwapDevice {
     // a bad slot starts on nonfull_clusters[0], the others on the free list
     // (setup_clusters()).
     // swap_cluster_setup_bad_slot(): the header's cluster gets its table now.
-    const header = clusterAllocTable(this, 0); // before reading tbMap: the pool grows
-    this.tbMap[header] = SWAP_MAP_BAD;
+    clusterAllocTable(this, 0);
+    this.ciMap[0]![0] = SWAP_MAP_BAD;
     this.ciCount[0] = 1;
     listAddTail(this, 0, LIST_NONFULL);
     for (let c = 1; c < nc; c++) listAddTail(this, c, LIST_FREE);
@@ -393,12 +403,16 @@ const POOL_KEEP = 8;
 /**
  * @internal swap_cluster_alloc_table(): give cluster `c` a table from the
  * pool (all slots uncached, counts and data 0), doubling the pool when it is
- * full. Returns the table's base (slot index into the pool arrays).
+ * full. Returns the table's base (ciBase[c]).
  */
 export function clusterAllocTable(si: SwapDevice, c: number): number {
-  if (si.tbFreeTop === 0) poolResize(si, Math.max(1, si.tbCapacity * 2));
-  const base = si.tbFree[--si.tbFreeTop]! * si.clusterSize;
+  if (si.tbFreeTop === 0) poolGrow(si);
+  const t = si.tbFree[--si.tbFreeTop]!;
+  const base = t * si.clusterSize;
   si.ciBase[c] = base;
+  si.ciCached[c] = si.poolCached[t]!;
+  si.ciMap[c] = si.poolMap[t]!;
+  si.ciData[c] = si.poolData[t]!;
   si.tbInUse++;
   return base;
 }
@@ -412,75 +426,81 @@ export function clusterFreeTable(si: SwapDevice, c: number): void {
   const base = si.ciBase[c]!;
   si.ciShadow[c] = null;
   if (base < 0) return;
-  const end = base + si.clusterSize;
-  si.tbCached.fill(-1, base, end);
-  si.tbMap.fill(0, base, end);
-  si.tbData.fill(0, base, end);
+  si.ciCached[c]!.fill(-1);
+  si.ciMap[c]!.fill(0);
+  si.ciData[c]!.fill(0);
   si.ciBase[c] = -1;
+  si.ciCached[c] = null;
+  si.ciMap[c] = null;
+  si.ciData[c] = null;
   si.tbFree[si.tbFreeTop++] = base / si.clusterSize;
   si.tbInUse--;
-  if (si.tbCapacity > POOL_KEEP && si.tbInUse * 4 <= si.tbCapacity) poolResize(si, Math.max(POOL_KEEP, si.tbCapacity >>> 1));
+  if (si.tbCapacity > POOL_KEEP && si.tbInUse * 4 <= si.tbCapacity) poolShrink(si, Math.max(POOL_KEEP, si.tbCapacity >>> 1));
 }
 
 /**
- * Reallocate the pool for `cap` tables. Growing (the pool is full) copies the
- * arrays whole and frees the new tables; shrinking first moves the tables in
- * use above `cap` into free tables below it (copyWithin), then copies the
- * prefix. Whole-array copies: a subarray per table would allocate.
+ * The pool is full: add a chunk of max(1, tbCapacity) clean tables (one
+ * allocation, three views per table) and put them on the free stack,
+ * lowest number on top. Nothing is copied.
  */
-function poolResize(si: SwapDevice, cap: number): void {
+function poolGrow(si: SwapDevice): void {
   const cs = si.clusterSize;
   const old = si.tbCapacity;
-  if (cap < old) poolCompact(si, cap);
-  const len = cap * cs;
-  const keep = Math.min(old, cap) * cs;
-  const cached = new Int32Array(len);
-  const map = new Uint8Array(len);
-  const data = new Uint32Array(len);
-  if (keep === si.tbCached.length) {
-    cached.set(si.tbCached);
-    map.set(si.tbMap);
-    data.set(si.tbData);
-  } else {
-    cached.set(si.tbCached.subarray(0, keep));
-    map.set(si.tbMap.subarray(0, keep));
-    data.set(si.tbData.subarray(0, keep));
+  const n = Math.max(1, old);
+  const cap = old + n;
+  // One buffer per chunk (one allocation, not three): table words, data
+  // tokens, then count bytes. Only the table words need filling (−1).
+  const len = n * cs;
+  const buf = new ArrayBuffer(len * 9);
+  new Int32Array(buf, 0, len).fill(-1);
+  for (let k = 0; k < n; k++) {
+    si.poolCached.push(new Int32Array(buf, k * cs * 4, cs));
+    si.poolData.push(new Uint32Array(buf, (len + k * cs) * 4, cs));
+    si.poolMap.push(new Uint8Array(buf, len * 8 + k * cs, cs));
   }
-  if (keep < len) cached.fill(-1, keep);
-  const free = new Int32Array(cap);
+  const free = new Int32Array(cap); // the stack is empty: the pool was full
   let top = 0;
-  if (cap > old) {
-    for (let t = cap - 1; t >= old; t--) free[top++] = t;
-  } else {
-    const used = new Uint8Array(cap);
-    for (let c = 0; c < si.nrClusters; c++) if (si.ciBase[c]! >= 0) used[si.ciBase[c]! / cs] = 1;
-    for (let t = cap - 1; t >= 0; t--) if (used[t] === 0) free[top++] = t;
-  }
-  si.tbCached = cached;
-  si.tbMap = map;
-  si.tbData = data;
+  for (let t = cap - 1; t >= old; t--) free[top++] = t;
   si.tbFree = free;
   si.tbFreeTop = top;
   si.tbCapacity = cap;
 }
 
-/** Move every table in use at or above table `cap` to a free table below it (the pool is at most half used). */
-function poolCompact(si: SwapDevice, cap: number): void {
+/**
+ * Halve the pool to `cap` tables (at most a quarter of it is in use): move
+ * every table in use at or above `cap` into a free table below it (the free
+ * tables are clean), then drop the views of the last chunk, which frees it.
+ */
+function poolShrink(si: SwapDevice, cap: number): void {
   const cs = si.clusterSize;
-  const used = new Uint8Array(si.tbCapacity);
-  for (let c = 0; c < si.nrClusters; c++) if (si.ciBase[c]! >= 0) used[si.ciBase[c]! / cs] = 1;
+  const used = new Uint8Array(cap);
+  for (let c = 0; c < si.nrClusters; c++) {
+    const t = si.ciBase[c]! / cs;
+    if (t >= 0 && t < cap) used[t] = 1;
+  }
   let to = 0;
   for (let c = 0; c < si.nrClusters; c++) {
-    const b = si.ciBase[c]!;
-    if (b < cap * cs) continue;
+    const t = si.ciBase[c]! / cs;
+    if (t < cap) continue;
     while (used[to] === 1) to++;
     used[to] = 1;
-    const nb = to * cs;
-    si.tbCached.copyWithin(nb, b, b + cs);
-    si.tbMap.copyWithin(nb, b, b + cs);
-    si.tbData.copyWithin(nb, b, b + cs);
-    si.ciBase[c] = nb;
+    si.poolCached[to]!.set(si.poolCached[t]!);
+    si.poolMap[to]!.set(si.poolMap[t]!);
+    si.poolData[to]!.set(si.poolData[t]!);
+    si.ciBase[c] = to * cs;
+    si.ciCached[c] = si.poolCached[to]!;
+    si.ciMap[c] = si.poolMap[to]!;
+    si.ciData[c] = si.poolData[to]!;
   }
+  si.poolCached.length = cap;
+  si.poolMap.length = cap;
+  si.poolData.length = cap;
+  const free = new Int32Array(cap);
+  let top = 0;
+  for (let t = cap - 1; t >= 0; t--) if (used[t] === 0) free[top++] = t;
+  si.tbFree = free;
+  si.tbFreeTop = top;
+  si.tbCapacity = cap;
 }
 
 // --- slots ------------------------------------------------------------------
@@ -488,23 +508,23 @@ function poolCompact(si: SwapDevice, cap: number): void {
 /** @internal The full count of slot `s` (swp_swapcount: the extension table included). */
 export function slotCount(si: SwapDevice, s: number): number {
   const c = s >>> si.clusterShift;
-  const b = si.ciBase[c]!;
-  if (b < 0) return 0;
-  const m = si.tbMap[b + (s & (si.clusterSize - 1))]!;
+  const map = si.ciMap[c] ?? null;
+  if (map === null) return 0;
+  const m = map[s & (si.clusterSize - 1)]!;
   if ((m & COUNT_CONTINUED) === 0) return m === SWAP_MAP_BAD ? 0 : m & SWAP_COUNT_MASK;
   return si.ext[c]![s & (si.clusterSize - 1)]!;
 }
 
 /** @internal The count byte of slot `s` (0 when its cluster has no table). */
 export function slotMap(si: SwapDevice, s: number): number {
-  const b = si.ciBase[s >>> si.clusterShift]!;
-  return b < 0 ? 0 : si.tbMap[b + (s & (si.clusterSize - 1))]!;
+  const map = si.ciMap[s >>> si.clusterShift] ?? null;
+  return map === null ? 0 : map[s & (si.clusterSize - 1)]!;
 }
 
 /** @internal Head PFN of the swap-cache folio slot `s` is bound to, −1 = none. */
 export function slotCached(si: SwapDevice, s: number): number {
-  const b = si.ciBase[s >>> si.clusterShift]!;
-  return b < 0 ? -1 : si.tbCached[b + (s & (si.clusterSize - 1))]!;
+  const table = si.ciCached[s >>> si.clusterShift] ?? null;
+  return table === null ? -1 : table[s & (si.clusterSize - 1)]!;
 }
 
 /** @internal The shadow in slot `s`'s table word (0 = none). */
@@ -515,8 +535,8 @@ export function slotShadow(si: SwapDevice, s: number): number {
 
 /** @internal The data token written to slot `s` (0 when none was stored). */
 export function slotData(si: SwapDevice, s: number): number {
-  const b = si.ciBase[s >>> si.clusterShift]!;
-  return b < 0 ? 0 : si.tbData[b + (s & (si.clusterSize - 1))]!;
+  const data = si.ciData[s >>> si.clusterShift] ?? null;
+  return data === null ? 0 : data[s & (si.clusterSize - 1)]!;
 }
 
 /** @internal si->zeromap bit of slot `s`. */

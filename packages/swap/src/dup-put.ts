@@ -3,7 +3,7 @@ import { F_SWAP, type Folio, type FolioSubrange } from '@foliolab/folio-flags';
 import { folioSwapEntry, swpOffset, SWP_OFFSET_MASK, type SwpEntry } from './entry.js';
 import { NEG_ENOMEM, type NegENOMEM } from './errno.js';
 import { injectFires, slotCached, slotCount, type SwapDevice } from './device.js';
-import { ST } from './layout.js';
+import { COUNT_CONTINUED, ST, SWAP_COUNT_MASK } from './layout.js';
 import { clusterLock, clusterUnlock, swapEntriesFree } from './cluster.js';
 import { dupSlotLocked, dupSlotsInline, extendTableAlloc, extendTableTryFree, putSlotLocked } from './count.js';
 import { tryToReclaimSwap, TTRS_FULL, TTRS_UNMAPPED } from './swap-cache.js';
@@ -202,7 +202,31 @@ export function folioPutSwap(si: SwapDevice, sub: FolioSubrange): void {
 export function folioDupSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: number, nr: number): 0 | NegENOMEM {
   const off = (folio.fa[folio.fb + F_SWAP]! & SWP_OFFSET_MASK) + firstPage;
   const inj = si.faults.dupEnomem;
-  const inject = inj !== false && inj !== 0 && injectFires(si.faults, 'dupEnomem');
+  if (inj === false || inj === 0) {
+    // The per-PTE unmap's common case, inline: one slot whose count has room
+    // in its byte. The same charges in the same order as clusterLock() +
+    // dupSlotsInline() + clusterUnlock(). The cluster's lock id exists (the
+    // allocator took the lock to bind the folio) and its table too (the
+    // folio's slots are in use).
+    const c = off >>> si.clusterShift;
+    const id = si.ciLock[c]!;
+    if (nr === 1 && id >= 0) {
+      const map = si.ciMap[c]!;
+      const i = off & (si.clusterSize - 1);
+      const m = map[i]!;
+      if ((m & COUNT_CONTINUED) === 0 && (m & SWAP_COUNT_MASK) < si.inlineLimit && si.countModel === 'extend') {
+        const ledger = si.ledger;
+        ledger.lock(id); // throws (EDEADLK) before anything changed, as clusterLock
+        ledger.charge(EV.SWAP_CLUSTER_OP);
+        map[i] = m + 1;
+        ledger.charge(EV.SWAP_SLOT_UPDATE);
+        ledger.unlock(id);
+        return 0;
+      }
+    }
+    return si.countModel === 'extend' ? swapDupEntriesCluster(si, off, nr, 'atomic', false) : swapDuplicateRetry(si, off, nr, 'atomic', false);
+  }
+  const inject = injectFires(si.faults, 'dupEnomem');
   return si.countModel === 'extend' ? swapDupEntriesCluster(si, off, nr, 'atomic', inject) : swapDuplicateRetry(si, off, nr, 'atomic', inject);
 }
 

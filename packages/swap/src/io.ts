@@ -8,7 +8,7 @@ import { assertCacheFolio, assertEntryRange, rawUptodate, rawWriteback } from '.
 
 /*
  * Swap I/O with data tokens (mm/page_io.c, v7.0). The clusters' data arrays
- * (`tbData`) are the disk: a write stores each page's memmap token in its slot, a read
+ * (`ciData`) are the disk: a write stores each page's memmap token in its slot, a read
  * puts them back. A token of 0 is a zero-filled page. I/O is synchronous
  * (a zram-like SWP_SYNCHRONOUS_IO device): writeback starts and ends inside
  * swapWriteout. zswap is not modelled. Without memmap data tokens nothing is
@@ -69,8 +69,8 @@ export function swapWriteoutUnchecked(si: SwapDevice, folio: Folio): 0 {
     return 0;
   }
   if (tok !== null) {
-    const b = si.ciBase[off >>> si.clusterShift]! + (off & (si.clusterSize - 1));
-    const data = si.tbData;
+    const b = off & (si.clusterSize - 1);
+    const data = si.ciData[off >>> si.clusterShift]!;
     for (let k = 0; k < nr; k++) data[b + k] = tok[head + k]!;
   }
   if (order >= PMD_ORDER) {

@@ -34,7 +34,7 @@ export function swapCacheFolioAt(si: SwapDevice, off: number): number {
  * folio; the caller charges the work).
  */
 export function swapCacheSetAt(si: SwapDevice, off: number, pfn: number): void {
-  si.tbCached[si.ciBase[off >>> si.clusterShift]! + (off & (si.clusterSize - 1))] = pfn;
+  si.ciCached[off >>> si.clusterShift]![off & (si.clusterSize - 1)] = pfn;
 }
 
 /** @internal The si->zeromap bit of slot `off`. */
@@ -63,7 +63,7 @@ export interface SwapMemoryBytes {
   readonly zeromap: number;
   /** Extension tables / continuations. */
   readonly ext: number;
-  /** Per-cluster info (count, order, list links, lock id, extended slots, table base), the pool's free stack, and the per-cluster array references (8 B each). */
+  /** Per-cluster info (count, order, list links, lock id, extended slots, table base), the pool's free stack, and the per-cluster and per-pool-table array references (8 B each). */
   readonly clusterInfo: number;
   readonly total: number;
 }
@@ -76,9 +76,12 @@ export function swapMemoryBytes(si: SwapDevice): SwapMemoryBytes {
     shadows += si.ciShadow[c]?.byteLength ?? 0;
     ext += si.ext[c]?.byteLength ?? 0;
   }
-  const tables = si.tbCached.byteLength;
-  const counts = si.tbMap.byteLength;
-  const data = si.tbData.byteLength;
+  // The pool's chunks hold tbCapacity tables of clusterSize slots: 4 B of
+  // table word, 1 count byte and 4 B of data per slot.
+  const slots = si.tbCapacity * si.clusterSize;
+  const tables = slots * 4;
+  const counts = slots;
+  const data = slots * 4;
   const zeromap = si.zeromapBits.byteLength;
   const clusterInfo =
     si.ciCount.byteLength +
@@ -90,7 +93,8 @@ export function swapMemoryBytes(si: SwapDevice): SwapMemoryBytes {
     si.ciExtSlots.byteLength +
     si.ciBase.byteLength +
     si.tbFree.byteLength +
-    2 * 8 * si.nrClusters; // ciShadow, ext
+    5 * 8 * si.nrClusters + // ciShadow, ext, ciCached, ciMap, ciData
+    3 * 8 * si.tbCapacity; // poolCached, poolMap, poolData
   return { tables, counts, data, shadows, zeromap, ext, clusterInfo, total: tables + counts + data + shadows + zeromap + ext + clusterInfo };
 }
 
@@ -139,11 +143,11 @@ function viewSet(si: SwapDevice, kind: number, s: number, v: number): void {
     zeromapSetRange(si, s, 1, (v & 0xff) !== 0);
     return;
   }
-  const b = si.ciBase[c]! < 0 ? clusterAllocTable(si, c) : si.ciBase[c]!;
-  if (kind === VIEW_MAP) si.tbMap[b + i] = v;
-  else if (kind === VIEW_CACHED) si.tbCached[b + i] = v;
+  if (si.ciBase[c]! < 0) clusterAllocTable(si, c);
+  if (kind === VIEW_MAP) si.ciMap[c]![i] = v;
+  else if (kind === VIEW_CACHED) si.ciCached[c]![i] = v;
   else if (kind === VIEW_SHADOW) (si.ciShadow[c] ??= new Uint32Array(si.clusterSize))[i] = v;
-  else si.tbData[b + i] = v;
+  else si.ciData[c]![i] = v;
 }
 
 function viewBytes(si: SwapDevice, kind: number): number {

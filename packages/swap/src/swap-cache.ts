@@ -29,7 +29,7 @@ import {
 
 /*
  * The swap cache (mm/swap_state.c, v7.0 swap-table phase II): a slot is
- * cached when its table word holds the folio (here the cluster's `tbCached`
+ * cached when its table word holds the folio (here the cluster's `ciCached`
  * entry = the folio's head PFN, for all nr slots of a large folio). The cache holds nr folio
  * references, the folio has PG_swapcache and folio->swap = its first slot,
  * NR_SWAPCACHE counts nr pages.
@@ -57,13 +57,13 @@ export function swapCacheAddLocked(si: SwapDevice, folio: Folio, off: number): v
   const c = off >>> si.clusterShift;
   const i = off & (si.clusterSize - 1);
   const end = i + nr;
-  const b = si.ciBase[c]! + i;
-  const table = si.tbCached;
+  const b = i;
+  const table = si.ciCached[c]!;
   for (let k = b; k < b + nr; k++) table[k] = head;
   const sh = si.ciShadow[c] ?? null;
   if (sh !== null) for (let k = i; k < end; k++) sh[k] = 0;
   if (si.countModel === 'legacy') {
-    const map = si.tbMap;
+    const map = si.ciMap[c]!;
     for (let k = b; k < b + nr; k++) map[k] = map[k]! | SWAP_HAS_CACHE;
   }
   const ledger = si.ledger;
@@ -94,9 +94,9 @@ export function swapCacheDelLocked(si: SwapDevice, c: number, folio: Folio, off:
   const nr = folio.nr;
   const i = off & (si.clusterSize - 1);
   const end = i + nr;
-  const b = si.ciBase[c]! + i;
-  const table = si.tbCached;
-  const map = si.tbMap;
+  const b = i;
+  const table = si.ciCached[c]!;
+  const map = si.ciMap[c]!;
   for (let k = b; k < b + nr; k++) table[k] = -1;
   const sh = shadow !== 0 ? (si.ciShadow[c] ??= new Uint32Array(si.clusterSize)) : (si.ciShadow[c] ?? null);
   if (sh !== null) for (let k = i; k < end; k++) sh[k] = shadow;

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { measure } from '@foliolab/ledger';
+import { folioSubrange } from '@foliolab/folio-flags';
 import { all, anonFolio, makeRig } from './test-fixtures.js';
 import {
   __swapCacheDelFolio,
   checkSwapInvariants,
   folioAllocSwap,
   folioDupSwap,
+  folioDupSwapUnchecked,
   folioSwapEntry,
   swapCacheFolioAt,
   swapCountAt,
@@ -78,3 +81,61 @@ describe('per-cluster swap tables: allocated with the first slot, freed with the
 function folioSwapEntryOf(type: number, off: number): ReturnType<typeof folioSwapEntry> {
   return ((type << 26) | off) as ReturnType<typeof folioSwapEntry>;
 }
+
+// The pool grows by chunks (no copy: a table in use keeps its storage) and
+// shrinks by dropping its last chunk after moving the tables in use below it.
+describe('swap-table pool chunks', () => {
+  it('growth leaves tables in use where they are; shrinking moves them with their contents', () => {
+    const { mm, si } = makeRig({ nrPages: 16384, nrSlots: 512 * 40 });
+    const folios = [];
+    const views: unknown[] = [];
+    for (let k = 0; k < 20; k++) {
+      const f = anonFolio(mm, 9, 1000 * (k + 1));
+      expect(folioAllocSwap(si, f)).toBe(0);
+      swapWriteout(si, f); // data tokens in the table's data half; unlocks
+      mm.flags[f.head]! |= 1;
+      folios.push(f);
+      const c = swpOffset(folioSwapEntry(f)) >>> si.clusterShift;
+      views.push(si.ciMap[c]);
+      for (let j = 0; j <= k; j++) {
+        const cj = swpOffset(folioSwapEntry(folios[j]!)) >>> si.clusterShift;
+        expect(si.ciMap[cj]).toBe(views[j]); // never moved by a growth
+      }
+    }
+    expect(checkSwapInvariants(si)).toEqual([]);
+    for (let k = 0; k < 18; k++) __swapCacheDelFolio(si, folios[k]!); // counts 0: freed
+    expect(si.tbCapacity).toBeLessThan(32);
+    for (let k = 18; k < 20; k++) {
+      const f = folios[k]!;
+      const off = swpOffset(folioSwapEntry(f));
+      for (let i = 0; i < 512; i += 97) {
+        expect(swapCacheFolioAt(si, off + i)).toBe(f.head);
+        expect(swapDataAt(si, off + i)).toBe(1000 * (k + 1) + i);
+      }
+    }
+    expect(checkSwapInvariants(si)).toEqual([]);
+  });
+});
+
+// folio_dup_swap of one slot (the per-PTE unmap's call): the inline path
+// charges exactly what the general path does.
+describe('folioDupSwapUnchecked, one slot', () => {
+  it('charges one cluster-lock round trip and one slot update, as folioDupSwap', () => {
+    const a = makeRig();
+    const b = makeRig();
+    const fa = anonFolio(a.mm, 4, 100);
+    const fb = anonFolio(b.mm, 4, 100);
+    expect(folioAllocSwap(a.si, fa)).toBe(0);
+    expect(folioAllocSwap(b.si, fb)).toBe(0);
+    for (let round = 0; round < 16; round++) {
+      // past the inline limit (countMax − 1 = 14) both take the extend_table path
+      const ra = measure(a.mm.ledger, () => folioDupSwapUnchecked(a.si, fa, 3, 1));
+      const rb = measure(b.mm.ledger, () => folioDupSwap(b.si, folioSubrange(fb, 3, 1)));
+      expect(ra.result).toBe(rb.result);
+      expect(ra.counts).toEqual(rb.counts);
+      const off = swpOffset(folioSwapEntry(fa)) + 3;
+      expect(swapCountAt(a.si, off)).toBe(round + 1);
+    }
+    expect(checkSwapInvariants(a.si)).toEqual([]);
+  });
+});

@@ -89,13 +89,12 @@ export function assertCacheFolio(fn: string, si: SwapDevice, folio: Folio): numb
       offset: off,
     });
   }
-  const b = si.ciBase[off >>> si.clusterShift]!;
-  const table = si.tbCached;
-  const i = b + (off & (si.clusterSize - 1));
+  const table = si.ciCached[off >>> si.clusterShift] ?? null;
+  const i = off & (si.clusterSize - 1);
   for (let k = 0; k < nr; k++) {
-    if (b < 0 || table[i + k] !== head) {
+    if (table === null || table[i + k] !== head) {
       const s = off + k;
-      const p = b < 0 ? -1 : table[i + k]!;
+      const p = table === null ? -1 : (table[i + k] ?? -1);
       fail('EINVAL', `${fn}: slot ${s} of folio ${head} points to ${p}, not to the folio`, { head, slot: s });
     }
   }
