@@ -165,6 +165,21 @@ export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlagKnown(
  */
 export const folioTestSwapcache = (f: Folio): boolean =>
   folioTestFlagKnown(f, swapbacked) && folioTestFlagKnown(f, swapcache);
+/**
+ * @internal folio_test_swapcache() on a folio the caller has already checked
+ * live: the same one or two FLAG_LOADs in the same order, but the head's word
+ * is read once (nothing can change it between the kernel's two bit tests in
+ * this single-threaded model).
+ */
+export function folioTestSwapcacheUnchecked(f: Folio): boolean {
+  const mm = f.mm;
+  const ledger = mm.ledger;
+  ledger.charge(EV.FLAG_LOAD);
+  const w = mm.flags[f.head]!;
+  if ((w & swapbacked.mask) === 0) return false;
+  ledger.charge(EV.FLAG_LOAD);
+  return (w & swapcache.mask) !== 0;
+}
 /** folio_set_swapcache() */
 export const folioSetSwapcache = (f: Folio): void => folioSetFlagKnown(f, swapcache);
 /** folio_clear_swapcache() */

@@ -244,6 +244,17 @@ export function __folioClearFlagKnown(folio: Folio, flag: FlagDesc): void {
 }
 
 /**
+ * @internal folioTestFlag for a FLAG constant on a folio the caller has
+ * already checked live (and large, for a second-page flag): the same one
+ * FLAG_LOAD, no liveness or placement check. For validated hot paths.
+ */
+export function folioTestFlagUnchecked(folio: Folio, flag: FlagDesc): boolean {
+  const mm = folio.mm;
+  mm.ledger.charge(EV.FLAG_LOAD);
+  return (mm.flags[flag.placement === 'second' ? folio.head + 1 : folio.head]! & flag.mask) !== 0;
+}
+
+/**
  * @internal `nr` atomic set_bits of `mask` on the words of pages
  * [firstPfn, firstPfn + nr), nr ≥ 1, for a caller that validated the range:
  * nr × ATOMIC_RMW. Without a trace sink nobody can see the order of the

@@ -88,6 +88,9 @@ export {
 } from './flags.js';
 /** @internal Batched per-page atomic flag ops for callers that validated the range (same events). */
 export { pagesAtomicSet, pagesAtomicClear } from './flags.js';
+/** @internal Flag tests for callers that already checked the folio live (same events, no checks). */
+export { folioTestFlagUnchecked } from './flags.js';
+export { folioTestSwapcacheUnchecked } from './flag-wrappers.js';
 
 // Kernel-named wrappers.
 export {

@@ -103,6 +103,11 @@ export class Memmap implements FolioLookup {
   readonly flags: Uint32Array;
   readonly aux: Int32Array;
   readonly mapcount: Int16Array | null;
+  /**
+   * @internal The `mapcount` buffer seen as pairs of pages (null without `mapcount`): two unmapped
+   * pages (−1, −1) read as −1, so the free check tests an aligned pair per load.
+   */
+  readonly mapcountPairs: Int32Array | null;
   readonly token: Uint32Array | null;
   readonly ledger: Ledger;
   /** @internal The buddy allocator. */
@@ -127,6 +132,7 @@ export class Memmap implements FolioLookup {
     this.flags = new Uint32Array(n);
     this.aux = new Int32Array(n);
     this.mapcount = opts.perPageMapcount === true ? new Int16Array(n).fill(-1) : null;
+    this.mapcountPairs = this.mapcount === null ? null : new Int32Array(this.mapcount.buffer);
     this.token = opts.dataTokens === true ? new Uint32Array(n) : null;
     this.ledger = opts.ledger ?? new Ledger();
     this.buddy = new BuddyAllocator(this.flags);
@@ -180,15 +186,16 @@ export class Memmap implements FolioLookup {
     this.checkFreeable(folio);
     const { head, nr, fa, fb } = folio;
     const flags = this.flags;
-    let poisoned = 0;
-    for (let p = head; p < head + nr; p++) {
-      if ((flags[p]! & PG_HWPOISON_MASK) !== 0) {
-        flags[p] = PG_HWPOISON_MASK;
-        poisoned++;
-      } else {
-        flags[p] = 0;
-      }
+    const end = head + nr;
+    // One branch-free pass: each word keeps only its PG_hwpoison bit; `poison` says whether any had it.
+    let poison = 0;
+    for (let p = head; p < end; p++) {
+      const w = flags[p]! & PG_HWPOISON_MASK;
+      flags[p] = w;
+      poison |= w;
     }
+    let poisoned = 0;
+    if (poison !== 0) for (let p = head; p < end; p++) if (flags[p] !== 0) poisoned++;
     if (folio.order < FIELDS_IN_TAILS_MIN_ORDER) {
       fa[fb + F_OWNER] = -1;
       this.spill.free(this.spillRows.get(head)!);
@@ -347,6 +354,17 @@ export class Memmap implements FolioLookup {
     }
   }
 
+  /**
+   * Whether every page of the folio at `head` has `_mapcount` −1. A large folio's head is even and its
+   * size is even, so its pages are whole aligned pairs: half the loads.
+   */
+  private pagesUnmapped(head: number, nr: number): boolean {
+    if (nr === 1) return this.mapcount![head] === -1;
+    const pairs = this.mapcountPairs!;
+    for (let i = head >> 1, end = (head + nr) >> 1; i < end; i++) if (pairs[i] !== -1) return false;
+    return true;
+  }
+
   private checkFreeable(folio: Folio): void {
     this.assertLive('freeFolio', folio);
     const { head, nr, fa, fb } = folio;
@@ -360,7 +378,7 @@ export class Memmap implements FolioLookup {
       cannotFree(folio, 'EBUSY', 'is still mapped', { largeMapcount: large, entireMapcount: entire, nrPagesMapped: mapped });
     }
     const mc = this.mapcount;
-    if (mc !== null) {
+    if (mc !== null && !this.pagesUnmapped(head, nr)) {
       for (let p = head; p < head + nr; p++) {
         if (mc[p] !== -1) cannotFree(folio, 'EBUSY', `has page ${p} still mapped (_mapcount ${mc[p]})`, { pfn: p, mapcount: mc[p] });
       }

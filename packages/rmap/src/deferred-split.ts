@@ -11,10 +11,10 @@ import {
   folioSetLargeRmappable,
   folioSetPartiallyMapped,
   folioTestAnon,
-  folioTestLargeRmappable,
   folioTestMlocked,
   folioTestPartiallyMapped,
-  folioTestSwapcache,
+  folioTestFlagUnchecked,
+  folioTestSwapcacheUnchecked,
   folioTrylock,
   folioTryGet,
   folioUnlock,
@@ -41,7 +41,11 @@ function onList(folio: Folio): boolean {
   return folio.fa[folio.fb + F_DEFERRED_NEXT] !== DEFERRED_NONE;
 }
 
-/** @internal deferred_split_folio() body, after the caller validated `folio`. */
+/**
+ * @internal deferred_split_folio() body, after the caller checked `folio`
+ * live: its flag tests skip the liveness check (same FLAG_LOADs), and order
+ * ≥ 2 makes the second-page PG_partially_mapped valid.
+ */
 export function deferredSplitFolioCore(st: RmapState, folio: Folio, partiallyMapped: boolean): void {
   const ledger = st.ledger;
   ledger.charge(EV.DEFERRED_SPLIT_CALL);
@@ -49,11 +53,11 @@ export function deferredSplitFolioCore(st: RmapState, folio: Folio, partiallyMap
   if (folio.order <= 1) return;
   if (!partiallyMapped && !st.splitUnderusedThp) return;
   // Reclaim already owns a swap-cache folio: kept as an optimisation.
-  if (folioTestSwapcache(folio)) return;
+  if (folioTestSwapcacheUnchecked(folio)) return;
   const q = st.splitQueueOf(folio);
   ledger.lock(q.lockId);
   if (partiallyMapped) {
-    if (!folioTestPartiallyMapped(folio)) {
+    if (!folioTestFlagUnchecked(folio, FLAG.partially_mapped)) {
       folioSetPartiallyMapped(folio); // atomic since Dec 2024
       if (folio.order === HPAGE_PMD_ORDER) {
         ledger.charge(EV.PCPU_COUNTER);
@@ -110,9 +114,13 @@ export function folioUnqueueDeferredSplit(folio: Folio): boolean {
   return unqueueDeferredSplitCore(stateOfFolio('folioUnqueueDeferredSplit', folio), folio);
 }
 
-/** folio_unqueue_deferred_split() after the caller validated `folio` (the free path). */
+/**
+ * folio_unqueue_deferred_split() after the caller checked `folio` live (the
+ * free path): order ≥ 2 makes the second-page test valid, so it skips the
+ * checks (same FLAG_LOAD).
+ */
 function unqueueDeferredSplitCore(st: RmapState, folio: Folio): boolean {
-  if (folio.order <= 1 || !folioTestLargeRmappable(folio)) return false;
+  if (folio.order <= 1 || !folioTestFlagUnchecked(folio, FLAG.large_rmappable)) return false;
   if (!onList(folio)) return false; // data_race(list_empty())
   const q = st.splitQueueOf(folio);
   st.ledger.lock(q.lockId);
