@@ -5,12 +5,24 @@
  * Each iteration builds the mapped, written state in `beforeEach` (not timed)
  * and times only the madvise(MADV_PAGEOUT) call.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Bench } from 'tinybench';
 import { Engine, type Policy } from '@foliolab/unmap-engine';
 import { fmtRate, markdownTable, rowsOf } from './report.js';
 
 const ADDR = 0x4000_0000;
 const SLACK = 4 << 20;
+
+/**
+ * A full GC, run after each untimed build: otherwise the previous
+ * iterations' engines (hundreds of MiB of typed arrays at 1 GiB) are
+ * collected in the middle of a timed pageout, and the figure depends on
+ * when V8 decides to collect. `gc` is exposed at run time (the bench runs
+ * inside scripts/run-ts.mjs, which cannot pass --expose-gc).
+ */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 function build(mib: number, policy: Policy): { engine: Engine; pid: number } {
   const bytes = mib << 20;
@@ -47,7 +59,10 @@ export async function benchPageout(mib: number, time = 1500): Promise<PageoutBen
       },
       {
         beforeEach: () => {
+          cur = null;
+          collectGarbage();
           cur = build(mib, policy);
+          collectGarbage();
         },
       },
     );
