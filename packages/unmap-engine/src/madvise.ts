@@ -207,7 +207,10 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
     i += nr;
   }
   l.unlock(t.ptl);
-  if (flushed) internalFlushTlbRange(p.pt, start, end);
+  if (flushed) {
+    k.ledger.charge(EV.TLB_FLUSH_RANGE); // flush_tlb_range()'s own overhead, as try_to_unmap_one charges it
+    internalFlushTlbRange(p.pt, start, end);
+  }
 }
 
 /**
@@ -292,7 +295,10 @@ function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
   }
   if (nrSwap !== 0) k.addMmCounter(p, MM_SWAPENTS, nrSwap);
   l.unlock(t.ptl);
-  if (flushed) internalFlushTlbRange(p.pt, start, end);
+  if (flushed) {
+    k.ledger.charge(EV.TLB_FLUSH_RANGE); // flush_tlb_range()'s own overhead, as try_to_unmap_one charges it
+    internalFlushTlbRange(p.pt, start, end);
+  }
 }
 
 /**

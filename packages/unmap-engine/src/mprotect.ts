@@ -68,7 +68,10 @@ export function changeProtection(k: Kernel, p: Proc, vma: Vma, start: number, en
     a = next;
   }
   k.ledger.charge(EV.MMU_NOTIFIER);
-  if (pages > 0) flushTlbRange(p.pt, start, end);
+  if (pages > 0) {
+    k.ledger.charge(EV.TLB_FLUSH_RANGE);
+    flushTlbRange(p.pt, start, end);
+  }
   return pages;
 }
 

@@ -10,6 +10,7 @@ import {
   setPtes,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
+import { EV } from '@foliolab/ledger';
 import { FPB_RESPECT_WRITE, folioPteBatchFlags } from '@foliolab/pvmw';
 import { anonVmaClone } from '@foliolab/rmap';
 import { PAGE_SIZE, PMD_SIZE } from './consts.js';
@@ -129,7 +130,10 @@ function movePtes(k: Kernel, p: Proc, ot: PteTable, nt: PteTable, from: number, 
     }
     j += nr;
   }
-  if (forceFlush) flushTlbRange(p.pt, from, from + ext);
+  if (forceFlush) {
+    l.charge(EV.TLB_FLUSH_RANGE);
+    flushTlbRange(p.pt, from, from + ext);
+  }
   if (nt.ptl !== ot.ptl) l.unlock(nt.ptl);
   l.unlock(ot.ptl);
 }

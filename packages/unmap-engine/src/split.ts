@@ -179,7 +179,10 @@ function unmapToMigration(k: Kernel, folio: Folio, vma: Vma, address: number, re
     if (present) {
       getAndClearPtes(t, i, 1, pteval);
       if (archTlbbatchShouldDefer(p.pt)) setTlbUbcFlushPending(k.tlb, p.pt, pteval.lo, pteval.hi, addr, addr + PAGE_SIZE);
-      else flushTlbRange(p.pt, addr, addr + PAGE_SIZE);
+      else {
+        k.ledger.charge(EV.TLB_FLUSH_RANGE);
+        flushTlbRange(p.pt, addr, addr + PAGE_SIZE);
+      }
       if (pteDirty(pteval.lo, pteval.hi) && (mm.flags[folio.head]! & FLAG.dirty.mask) === 0) folioSetDirty(folio);
     } else {
       pteClear(t, i);

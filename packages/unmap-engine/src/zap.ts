@@ -68,6 +68,7 @@ export function tlbGatherMmu(p: Proc, fullmm: boolean): MmuGather {
 /** tlb_flush_mmu_tlbonly(): flush the gathered range (flush_tlb_range; a fullmm gather flushes at the end). */
 function tlbFlushTlbonly(g: MmuGather): void {
   if (g.end === 0 || g.fullmm) return;
+  g.p!.pt.ledger.charge(EV.TLB_FLUSH_RANGE);
   flushTlbRange(g.p!.pt, g.start, g.end);
   g.start = Number.MAX_SAFE_INTEGER;
   g.end = 0;
