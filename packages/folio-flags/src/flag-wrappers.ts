@@ -1,13 +1,13 @@
 import { EV } from '@foliolab/ledger';
 import {
-  __folioClearFlagKnown,
-  __folioSetFlagKnown,
+  __folioClearFlag,
+  __folioSetFlag,
   __pageClearFlag,
-  folioClearFlagKnown,
-  folioSetFlagKnown,
-  folioTestClearFlagKnown,
-  folioTestFlagKnown,
-  folioTestSetFlagKnown,
+  folioClearFlag,
+  folioSetFlag,
+  folioTestClearFlag,
+  folioTestFlag,
+  folioTestSetFlag,
   pageClearFlag,
   pageSetFlag,
   pageTestClearFlag,
@@ -27,9 +27,6 @@ import type { FolioSubrange } from './subrange.js';
  * (ATOMIC_RMW / FLAG_LOAD / PLAIN_RMW). Memory barriers implied by some of
  * them in the kernel (folio_mark_uptodate's smp_wmb, the _lock/_unlock
  * orderings) are not charged: the spec's cost lists do not count them.
- * The folio-level wrappers use the *Known variants of the generic operations:
- * their descriptors are constants of this module, so only the folio is
- * checked per call (errors are the generic operations' own).
  */
 
 const {
@@ -54,109 +51,109 @@ const {
 
 // --- PG_locked (PF_NO_TAIL) -------------------------------------------------
 /** folio_test_locked() */
-export const folioTestLocked = (f: Folio): boolean => folioTestFlagKnown(f, locked);
+export const folioTestLocked = (f: Folio): boolean => folioTestFlag(f, locked);
 /** folio_trylock(): test_and_set_bit_lock; true when this call took the lock. */
-export const folioTrylock = (f: Folio): boolean => !folioTestSetFlagKnown(f, locked);
+export const folioTrylock = (f: Folio): boolean => !folioTestSetFlag(f, locked);
 /** folio_unlock(): clear_bit_unlock (waiter wake-up not modelled). */
-export const folioUnlock = (f: Folio): void => folioClearFlagKnown(f, locked);
+export const folioUnlock = (f: Folio): void => folioClearFlag(f, locked);
 /** __folio_set_locked(): non-atomic, legal only on a folio nobody else can see. */
-export const __folioSetLocked = (f: Folio): void => __folioSetFlagKnown(f, locked);
+export const __folioSetLocked = (f: Folio): void => __folioSetFlag(f, locked);
 /** __folio_clear_locked(): non-atomic. */
-export const __folioClearLocked = (f: Folio): void => __folioClearFlagKnown(f, locked);
+export const __folioClearLocked = (f: Folio): void => __folioClearFlag(f, locked);
 
 // --- PG_writeback (PF_NO_TAIL) ----------------------------------------------
 /** folio_test_writeback() */
-export const folioTestWriteback = (f: Folio): boolean => folioTestFlagKnown(f, writeback);
+export const folioTestWriteback = (f: Folio): boolean => folioTestFlag(f, writeback);
 /** folio_test_set_writeback() (__folio_start_writeback) */
-export const folioTestSetWriteback = (f: Folio): boolean => folioTestSetFlagKnown(f, writeback);
+export const folioTestSetWriteback = (f: Folio): boolean => folioTestSetFlag(f, writeback);
 /** folio_test_clear_writeback() (__folio_end_writeback) */
-export const folioTestClearWriteback = (f: Folio): boolean => folioTestClearFlagKnown(f, writeback);
+export const folioTestClearWriteback = (f: Folio): boolean => folioTestClearFlag(f, writeback);
 
 // --- PG_referenced (PF_HEAD) ------------------------------------------------
 /** folio_test_referenced() */
-export const folioTestReferenced = (f: Folio): boolean => folioTestFlagKnown(f, referenced);
+export const folioTestReferenced = (f: Folio): boolean => folioTestFlag(f, referenced);
 /** folio_set_referenced() */
-export const folioSetReferenced = (f: Folio): void => folioSetFlagKnown(f, referenced);
+export const folioSetReferenced = (f: Folio): void => folioSetFlag(f, referenced);
 /** folio_clear_referenced() */
-export const folioClearReferenced = (f: Folio): void => folioClearFlagKnown(f, referenced);
+export const folioClearReferenced = (f: Folio): void => folioClearFlag(f, referenced);
 /** folio_test_clear_referenced() */
-export const folioTestClearReferenced = (f: Folio): boolean => folioTestClearFlagKnown(f, referenced);
+export const folioTestClearReferenced = (f: Folio): boolean => folioTestClearFlag(f, referenced);
 /** __folio_set_referenced(): non-atomic. */
-export const __folioSetReferenced = (f: Folio): void => __folioSetFlagKnown(f, referenced);
+export const __folioSetReferenced = (f: Folio): void => __folioSetFlag(f, referenced);
 
 // --- PG_uptodate (PF_NO_TAIL) -----------------------------------------------
 /** folio_test_uptodate() */
-export const folioTestUptodate = (f: Folio): boolean => folioTestFlagKnown(f, uptodate);
+export const folioTestUptodate = (f: Folio): boolean => folioTestFlag(f, uptodate);
 /** folio_mark_uptodate(): smp_wmb() + set_bit (barrier not charged). */
-export const folioMarkUptodate = (f: Folio): void => folioSetFlagKnown(f, uptodate);
+export const folioMarkUptodate = (f: Folio): void => folioSetFlag(f, uptodate);
 /** __folio_mark_uptodate(): smp_wmb() + __set_bit, for a folio nobody else sees. */
-export const __folioMarkUptodate = (f: Folio): void => __folioSetFlagKnown(f, uptodate);
+export const __folioMarkUptodate = (f: Folio): void => __folioSetFlag(f, uptodate);
 /** folio_clear_uptodate() */
-export const folioClearUptodate = (f: Folio): void => folioClearFlagKnown(f, uptodate);
+export const folioClearUptodate = (f: Folio): void => folioClearFlag(f, uptodate);
 
 // --- PG_dirty (PF_HEAD) -----------------------------------------------------
 /** folio_test_dirty() */
-export const folioTestDirty = (f: Folio): boolean => folioTestFlagKnown(f, dirty);
+export const folioTestDirty = (f: Folio): boolean => folioTestFlag(f, dirty);
 /** folio_set_dirty() (the bit only; folio_mark_dirty's accounting is not here) */
-export const folioSetDirty = (f: Folio): void => folioSetFlagKnown(f, dirty);
+export const folioSetDirty = (f: Folio): void => folioSetFlag(f, dirty);
 /** folio_clear_dirty() */
-export const folioClearDirty = (f: Folio): void => folioClearFlagKnown(f, dirty);
+export const folioClearDirty = (f: Folio): void => folioClearFlag(f, dirty);
 /** folio_test_set_dirty() */
-export const folioTestSetDirty = (f: Folio): boolean => folioTestSetFlagKnown(f, dirty);
+export const folioTestSetDirty = (f: Folio): boolean => folioTestSetFlag(f, dirty);
 /** folio_test_clear_dirty() */
-export const folioTestClearDirty = (f: Folio): boolean => folioTestClearFlagKnown(f, dirty);
+export const folioTestClearDirty = (f: Folio): boolean => folioTestClearFlag(f, dirty);
 
 // --- PG_lru (PF_HEAD) -------------------------------------------------------
 /** folio_test_lru() */
-export const folioTestLru = (f: Folio): boolean => folioTestFlagKnown(f, lru);
+export const folioTestLru = (f: Folio): boolean => folioTestFlag(f, lru);
 /** folio_set_lru() */
-export const folioSetLru = (f: Folio): void => folioSetFlagKnown(f, lru);
+export const folioSetLru = (f: Folio): void => folioSetFlag(f, lru);
 /** folio_clear_lru() */
-export const folioClearLru = (f: Folio): void => folioClearFlagKnown(f, lru);
+export const folioClearLru = (f: Folio): void => folioClearFlag(f, lru);
 /** folio_test_clear_lru() (LRU isolation) */
-export const folioTestClearLru = (f: Folio): boolean => folioTestClearFlagKnown(f, lru);
+export const folioTestClearLru = (f: Folio): boolean => folioTestClearFlag(f, lru);
 
 // --- PG_active (PF_HEAD) ----------------------------------------------------
 /** folio_test_active() */
-export const folioTestActive = (f: Folio): boolean => folioTestFlagKnown(f, active);
+export const folioTestActive = (f: Folio): boolean => folioTestFlag(f, active);
 /** folio_set_active() */
-export const folioSetActive = (f: Folio): void => folioSetFlagKnown(f, active);
+export const folioSetActive = (f: Folio): void => folioSetFlag(f, active);
 /** folio_clear_active() */
-export const folioClearActive = (f: Folio): void => folioClearFlagKnown(f, active);
+export const folioClearActive = (f: Folio): void => folioClearFlag(f, active);
 /** folio_test_clear_active() */
-export const folioTestClearActive = (f: Folio): boolean => folioTestClearFlagKnown(f, active);
+export const folioTestClearActive = (f: Folio): boolean => folioTestClearFlag(f, active);
 
 // --- PG_unevictable (PF_HEAD) -----------------------------------------------
 /** folio_test_unevictable() */
-export const folioTestUnevictable = (f: Folio): boolean => folioTestFlagKnown(f, unevictable);
+export const folioTestUnevictable = (f: Folio): boolean => folioTestFlag(f, unevictable);
 /** folio_set_unevictable() */
-export const folioSetUnevictable = (f: Folio): void => folioSetFlagKnown(f, unevictable);
+export const folioSetUnevictable = (f: Folio): void => folioSetFlag(f, unevictable);
 /** folio_clear_unevictable() */
-export const folioClearUnevictable = (f: Folio): void => folioClearFlagKnown(f, unevictable);
+export const folioClearUnevictable = (f: Folio): void => folioClearFlag(f, unevictable);
 /** folio_test_clear_unevictable() */
-export const folioTestClearUnevictable = (f: Folio): boolean => folioTestClearFlagKnown(f, unevictable);
+export const folioTestClearUnevictable = (f: Folio): boolean => folioTestClearFlag(f, unevictable);
 
 // --- PG_reclaim (PF_NO_TAIL) ------------------------------------------------
 /** folio_test_reclaim() */
-export const folioTestReclaim = (f: Folio): boolean => folioTestFlagKnown(f, reclaim);
+export const folioTestReclaim = (f: Folio): boolean => folioTestFlag(f, reclaim);
 /** folio_set_reclaim() */
-export const folioSetReclaim = (f: Folio): void => folioSetFlagKnown(f, reclaim);
+export const folioSetReclaim = (f: Folio): void => folioSetFlag(f, reclaim);
 /** folio_clear_reclaim() */
-export const folioClearReclaim = (f: Folio): void => folioClearFlagKnown(f, reclaim);
+export const folioClearReclaim = (f: Folio): void => folioClearFlag(f, reclaim);
 /** folio_test_clear_reclaim() */
-export const folioTestClearReclaim = (f: Folio): boolean => folioTestClearFlagKnown(f, reclaim);
+export const folioTestClearReclaim = (f: Folio): boolean => folioTestClearFlag(f, reclaim);
 
 // --- PG_swapbacked (PF_NO_TAIL) ---------------------------------------------
 /** folio_test_swapbacked() */
-export const folioTestSwapbacked = (f: Folio): boolean => folioTestFlagKnown(f, swapbacked);
+export const folioTestSwapbacked = (f: Folio): boolean => folioTestFlag(f, swapbacked);
 /** folio_set_swapbacked() */
-export const folioSetSwapbacked = (f: Folio): void => folioSetFlagKnown(f, swapbacked);
+export const folioSetSwapbacked = (f: Folio): void => folioSetFlag(f, swapbacked);
 /** folio_clear_swapbacked() (lazyfree) */
-export const folioClearSwapbacked = (f: Folio): void => folioClearFlagKnown(f, swapbacked);
+export const folioClearSwapbacked = (f: Folio): void => folioClearFlag(f, swapbacked);
 /** __folio_set_swapbacked(): non-atomic, as folio_add_new_anon_rmap() does on a new folio. */
-export const __folioSetSwapbacked = (f: Folio): void => __folioSetFlagKnown(f, swapbacked);
+export const __folioSetSwapbacked = (f: Folio): void => __folioSetFlag(f, swapbacked);
 /** __folio_clear_swapbacked(): non-atomic. */
-export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlagKnown(f, swapbacked);
+export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlag(f, swapbacked);
 
 // --- PG_swapcache = PG_owner_priv_1 (PF_NO_TAIL) ----------------------------
 /**
@@ -164,7 +161,7 @@ export const __folioClearSwapbacked = (f: Folio): void => __folioClearFlagKnown(
  * same word, short-circuited: one FLAG_LOAD when not swapbacked, else two.
  */
 export const folioTestSwapcache = (f: Folio): boolean =>
-  folioTestFlagKnown(f, swapbacked) && folioTestFlagKnown(f, swapcache);
+  folioTestFlag(f, swapbacked) && folioTestFlag(f, swapcache);
 /**
  * @internal folio_test_swapcache() on a folio the caller has already checked
  * live: the same one or two FLAG_LOADs in the same order, but the head's word
@@ -181,23 +178,23 @@ export function folioTestSwapcacheUnchecked(f: Folio): boolean {
   return (w & swapcache.mask) !== 0;
 }
 /** folio_set_swapcache() */
-export const folioSetSwapcache = (f: Folio): void => folioSetFlagKnown(f, swapcache);
+export const folioSetSwapcache = (f: Folio): void => folioSetFlag(f, swapcache);
 /** folio_clear_swapcache() */
-export const folioClearSwapcache = (f: Folio): void => folioClearFlagKnown(f, swapcache);
+export const folioClearSwapcache = (f: Folio): void => folioClearFlag(f, swapcache);
 
 // --- PG_mlocked (PF_NO_TAIL) ------------------------------------------------
 /** folio_test_mlocked() */
-export const folioTestMlocked = (f: Folio): boolean => folioTestFlagKnown(f, mlocked);
+export const folioTestMlocked = (f: Folio): boolean => folioTestFlag(f, mlocked);
 /** folio_set_mlocked() */
-export const folioSetMlocked = (f: Folio): void => folioSetFlagKnown(f, mlocked);
+export const folioSetMlocked = (f: Folio): void => folioSetFlag(f, mlocked);
 /** folio_clear_mlocked() */
-export const folioClearMlocked = (f: Folio): void => folioClearFlagKnown(f, mlocked);
+export const folioClearMlocked = (f: Folio): void => folioClearFlag(f, mlocked);
 /** folio_test_set_mlocked() */
-export const folioTestSetMlocked = (f: Folio): boolean => folioTestSetFlagKnown(f, mlocked);
+export const folioTestSetMlocked = (f: Folio): boolean => folioTestSetFlag(f, mlocked);
 /** folio_test_clear_mlocked() */
-export const folioTestClearMlocked = (f: Folio): boolean => folioTestClearFlagKnown(f, mlocked);
+export const folioTestClearMlocked = (f: Folio): boolean => folioTestClearFlag(f, mlocked);
 /** __folio_clear_mlocked(): non-atomic (freeing path). */
-export const __folioClearMlocked = (f: Folio): void => __folioClearFlagKnown(f, mlocked);
+export const __folioClearMlocked = (f: Folio): void => __folioClearFlag(f, mlocked);
 
 // --- PG_anon_exclusive = PG_owner_2 (PF_ANY: per page) -----------------------
 // The kernel's VM_BUG_ON_PGFLAGS(!PageAnon(page)) is not modelled.
@@ -258,36 +255,36 @@ export const testSetPageHWPoison = (mm: Memmap, pfn: number): boolean => pageTes
 /** TestClearPageHWPoison(page) (unpoison) */
 export const testClearPageHWPoison = (mm: Memmap, pfn: number): boolean => pageTestClearFlag(mm, pfn, hwpoison);
 /** folio_test_hwpoison(): PG_hwpoison of page[0] only. */
-export const folioTestHwpoison = (f: Folio): boolean => folioTestFlagKnown(f, hwpoison);
+export const folioTestHwpoison = (f: Folio): boolean => folioTestFlag(f, hwpoison);
 
 // --- PG_has_hwpoisoned (FOLIO_SECOND_PAGE) ----------------------------------
 /** folio_test_has_hwpoisoned() */
-export const folioTestHasHwpoisoned = (f: Folio): boolean => folioTestFlagKnown(f, has_hwpoisoned);
+export const folioTestHasHwpoisoned = (f: Folio): boolean => folioTestFlag(f, has_hwpoisoned);
 /** folio_set_has_hwpoisoned() */
-export const folioSetHasHwpoisoned = (f: Folio): void => folioSetFlagKnown(f, has_hwpoisoned);
+export const folioSetHasHwpoisoned = (f: Folio): void => folioSetFlag(f, has_hwpoisoned);
 /** folio_clear_has_hwpoisoned() */
-export const folioClearHasHwpoisoned = (f: Folio): void => folioClearFlagKnown(f, has_hwpoisoned);
+export const folioClearHasHwpoisoned = (f: Folio): void => folioClearFlag(f, has_hwpoisoned);
 /** folio_test_set_has_hwpoisoned() */
-export const folioTestSetHasHwpoisoned = (f: Folio): boolean => folioTestSetFlagKnown(f, has_hwpoisoned);
+export const folioTestSetHasHwpoisoned = (f: Folio): boolean => folioTestSetFlag(f, has_hwpoisoned);
 /** folio_test_clear_has_hwpoisoned() */
-export const folioTestClearHasHwpoisoned = (f: Folio): boolean => folioTestClearFlagKnown(f, has_hwpoisoned);
+export const folioTestClearHasHwpoisoned = (f: Folio): boolean => folioTestClearFlag(f, has_hwpoisoned);
 
 // --- PG_partially_mapped (FOLIO_SECOND_PAGE) --------------------------------
 /** folio_test_partially_mapped() */
-export const folioTestPartiallyMapped = (f: Folio): boolean => folioTestFlagKnown(f, partially_mapped);
+export const folioTestPartiallyMapped = (f: Folio): boolean => folioTestFlag(f, partially_mapped);
 /** folio_set_partially_mapped(): atomic since Usama Arif's fix (Dec 2024, Fixes 8422acdc97ed). */
-export const folioSetPartiallyMapped = (f: Folio): void => folioSetFlagKnown(f, partially_mapped);
+export const folioSetPartiallyMapped = (f: Folio): void => folioSetFlag(f, partially_mapped);
 /** folio_clear_partially_mapped(): atomic since the same fix. */
-export const folioClearPartiallyMapped = (f: Folio): void => folioClearFlagKnown(f, partially_mapped);
+export const folioClearPartiallyMapped = (f: Folio): void => folioClearFlag(f, partially_mapped);
 /** __folio_set_partially_mapped(): the pre-fix non-atomic set (v6.12 deferred_split_folio); loses updates. */
-export const __folioSetPartiallyMapped = (f: Folio): void => __folioSetFlagKnown(f, partially_mapped);
+export const __folioSetPartiallyMapped = (f: Folio): void => __folioSetFlag(f, partially_mapped);
 /** __folio_clear_partially_mapped(): the pre-fix non-atomic clear (v6.12). */
-export const __folioClearPartiallyMapped = (f: Folio): void => __folioClearFlagKnown(f, partially_mapped);
+export const __folioClearPartiallyMapped = (f: Folio): void => __folioClearFlag(f, partially_mapped);
 
 // --- PG_large_rmappable (FOLIO_SECOND_PAGE) ---------------------------------
 /** folio_test_large_rmappable() */
-export const folioTestLargeRmappable = (f: Folio): boolean => folioTestFlagKnown(f, large_rmappable);
+export const folioTestLargeRmappable = (f: Folio): boolean => folioTestFlag(f, large_rmappable);
 /** folio_set_large_rmappable() (folio_prep_large_rmappable) */
-export const folioSetLargeRmappable = (f: Folio): void => folioSetFlagKnown(f, large_rmappable);
+export const folioSetLargeRmappable = (f: Folio): void => folioSetFlag(f, large_rmappable);
 /** folio_clear_large_rmappable() */
-export const folioClearLargeRmappable = (f: Folio): void => folioClearFlagKnown(f, large_rmappable);
+export const folioClearLargeRmappable = (f: Folio): void => folioClearFlag(f, large_rmappable);

@@ -1,7 +1,7 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import type { Folio } from './folio.js';
 import type { Memmap } from './memmap.js';
-import { FLAG, type FlagDesc } from './pageflags.js';
+import { FLAG_DESC_BRAND, type FlagDesc } from './pageflags.js';
 
 /*
  * Generic flag operations over flag descriptors (spec §1.1–§1.2; models the
@@ -19,13 +19,12 @@ import { FLAG, type FlagDesc } from './pageflags.js';
  * plainFlagLoad/plainFlagStore for running them as two scheduler steps).
  */
 
-/** The descriptors of FLAG, for an identity check that avoids a keyed lookup by name on every flag operation. */
-const FLAG_DESCS: ReadonlySet<unknown> = new Set<unknown>(Object.values(FLAG));
-
+/** Throw unless `flag` is one of FLAG's descriptors (a look-alike object is refused). */
 function checkFlag(fn: string, flag: FlagDesc): void {
-  if (!FLAG_DESCS.has(flag)) {
-    throw new FoliolabError('EINVAL', `${fn}: ${String(flag?.name)} is not a flag descriptor from FLAG`, {
-      flag: flag?.name,
+  // only FLAG's descriptors carry the brand (see FLAG_DESC_BRAND)
+  if (typeof flag !== 'object' || flag === null || (flag as unknown as Record<symbol, unknown>)[FLAG_DESC_BRAND] !== true) {
+    throw new FoliolabError('EINVAL', `${fn}: ${String((flag as FlagDesc | null)?.name)} is not a flag descriptor from FLAG`, {
+      flag: (flag as FlagDesc | null)?.name,
     });
   }
 }
@@ -34,16 +33,6 @@ function checkFlag(fn: string, flag: FlagDesc): void {
 function folioWord(fn: string, folio: Folio, flag: FlagDesc): number {
   folio.mm.assertLive(fn, folio);
   checkFlag(fn, flag);
-  return placedWord(fn, folio, flag);
-}
-
-/**
- * folioWord for a descriptor taken from FLAG by the caller's own code (the
- * kernel-named wrappers): the descriptor was validated when the module loaded,
- * so only the folio is checked on each call.
- */
-function knownWord(fn: string, folio: Folio, flag: FlagDesc): number {
-  folio.mm.assertLive(fn, folio);
   return placedWord(fn, folio, flag);
 }
 
@@ -198,50 +187,6 @@ export function __pageClearFlag(mm: Memmap, pfn: number, flag: FlagDesc): void {
 export const atomicSetAt = atomicSet;
 /** @internal */
 export const atomicClearAt = atomicClear;
-
-/*
- * The folio-level operations for a FLAG descriptor the caller names in code
- * (the kernel-named wrappers, and the rmap package's hot paths): same events,
- * same errors (and the same function names in them) as the generic
- * operations, without re-validating the descriptor on every call.
- */
-
-/** @internal folioTestFlag for a FLAG constant. */
-export function folioTestFlagKnown(folio: Folio, flag: FlagDesc): boolean {
-  return load(folio.mm, knownWord('folioTestFlag', folio, flag), flag.mask);
-}
-
-/** @internal folioSetFlag for a FLAG constant. */
-export function folioSetFlagKnown(folio: Folio, flag: FlagDesc): void {
-  atomicSet(folio.mm, knownWord('folioSetFlag', folio, flag), flag.mask);
-}
-
-/** @internal folioClearFlag for a FLAG constant. */
-export function folioClearFlagKnown(folio: Folio, flag: FlagDesc): void {
-  atomicClear(folio.mm, knownWord('folioClearFlag', folio, flag), flag.mask);
-}
-
-/** @internal folioTestSetFlag for a FLAG constant. */
-export function folioTestSetFlagKnown(folio: Folio, flag: FlagDesc): boolean {
-  return atomicSet(folio.mm, knownWord('folioTestSetFlag', folio, flag), flag.mask);
-}
-
-/** @internal folioTestClearFlag for a FLAG constant. */
-export function folioTestClearFlagKnown(folio: Folio, flag: FlagDesc): boolean {
-  return atomicClear(folio.mm, knownWord('folioTestClearFlag', folio, flag), flag.mask);
-}
-
-/** @internal __folioSetFlag for a FLAG constant. */
-export function __folioSetFlagKnown(folio: Folio, flag: FlagDesc): void {
-  const w = knownWord('__folioSetFlag', folio, flag);
-  plainStore(folio.mm, w, folio.mm.flags[w]!, flag.mask, true);
-}
-
-/** @internal __folioClearFlag for a FLAG constant. */
-export function __folioClearFlagKnown(folio: Folio, flag: FlagDesc): void {
-  const w = knownWord('__folioClearFlag', folio, flag);
-  plainStore(folio.mm, w, folio.mm.flags[w]!, flag.mask, false);
-}
 
 /**
  * @internal folioTestFlag for a FLAG constant on a folio the caller has

@@ -124,8 +124,17 @@ export type FlagName =
   | 'large_rmappable'
   | 'partially_mapped';
 
+/**
+ * @internal Brand of the descriptors in FLAG (a non-enumerable property, so
+ * equality and JSON see only the five fields): the flag operations accept a
+ * descriptor by testing it, one property load instead of a set lookup.
+ */
+export const FLAG_DESC_BRAND: unique symbol = Symbol('foliolab.FlagDesc');
+
 function desc(name: FlagName, bit: number, placement: FlagPlacement): FlagDesc {
-  return Object.freeze({ name, kernelName: `PG_${name}`, bit, mask: (1 << bit) | 0, placement });
+  const d = { name, kernelName: `PG_${name}`, bit, mask: (1 << bit) | 0, placement };
+  Object.defineProperty(d, FLAG_DESC_BRAND, { value: true, enumerable: false });
+  return Object.freeze(d);
 }
 
 /**
