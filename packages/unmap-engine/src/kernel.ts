@@ -6,6 +6,7 @@ import { SwapDevice } from '@foliolab/swap';
 import { MTHP_ORDER, MTHP_SIZES, type InjectName, type ResolvedConfig } from './config.js';
 import { PAGE_SIZE } from './consts.js';
 import type { Proc } from './proc.js';
+import type { TtuControl } from './ttu.js';
 import { EngineStats } from './stats.js';
 
 /** One GUP reference set taken by `Engine.pin`. */
@@ -72,7 +73,7 @@ export class Kernel {
   steps = 0;
   private lastFolio: Folio | null = null;
   /** try_to_unmap's rmap_walk_control (ttu.ts), created on first use. */
-  ttuControl: unknown = null;
+  ttuControl: TtuControl | null = null;
 
   constructor(config: ResolvedConfig) {
     this.config = config;

@@ -98,7 +98,7 @@ export function folioMappedRaw(k: Kernel, f: Folio): boolean {
 }
 
 /** The rmap_walk_control of try_to_unmap: rmap_one, done = folio_not_mapped. One per kernel, reused. */
-class TtuControl implements RmapWalkControl {
+export class TtuControl implements RmapWalkControl {
   flags = 0;
   constructor(private readonly k: Kernel) {}
   rmapOne(folio: Folio, vma: RmapVma, address: number): boolean {
@@ -111,7 +111,7 @@ class TtuControl implements RmapWalkControl {
 
 /** try_to_unmap(folio, flags): rmap_walk_anon with try_to_unmap_one; callers test folio_mapped() after. */
 export function tryToUnmap(k: Kernel, folio: Folio, flags: number): void {
-  let c = k.ttuControl as TtuControl | null;
+  let c = k.ttuControl;
   if (c === null) {
     c = new TtuControl(k);
     k.ttuControl = c;
