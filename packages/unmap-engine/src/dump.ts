@@ -317,10 +317,11 @@ export function dumpState(k: Kernel, withInvariants = true): StateV1 {
   vmstat.thp_swpout_fallback = ss?.thpSwpoutFallback ?? 0;
   vmstat.nr_free_pages = k.memmap.nrFreePages;
   const mthp: Record<string, Record<string, number>> = {};
+  const own = k.stats.mthp;
   for (const size of MTHP_SIZES) {
     const o = MTHP_ORDER[size];
     const m: Record<string, number> = {};
-    for (const ev of MTHP_EVENTS) m[ev] = k.stats.mthp[ev][o]!;
+    for (const ev of MTHP_EVENTS) m[ev] = own[ev][o]!;
     m.swpout = ss?.swpout[o] ?? 0;
     m.swpout_fallback = ss?.swpoutFallback[o] ?? 0;
     m.swpin = ss?.swpin[o] ?? 0;

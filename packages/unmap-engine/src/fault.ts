@@ -1,3 +1,4 @@
+import { VM, MTHP } from './stats.js';
 import {
   F_LARGE_MAPCOUNT,
   F_MAPPING,
@@ -91,7 +92,7 @@ export function cpuAccess(k: Kernel, p: Proc, vma: Vma, addr: number, write: boo
 
 /** handle_mm_fault() for a PTE-mapped anonymous VMA. */
 export function handleMmFault(k: Kernel, p: Proc, vma: Vma, addr: number, flags: number): void {
-  k.stats.count('pgfault');
+  k.stats.count(VM.pgfault);
   const t = p.pt.pteAlloc(addr);
   const i = pteIdx(addr);
   ptepGet(t, i, orig);
@@ -204,7 +205,7 @@ function allocAnonFolioForFault(k: Kernel, vma: Vma, t: PteTable, addr: number):
           const f = allocAnonFolio(k, o);
           if (f !== null) return f;
         }
-        k.stats.mthpCount(o, 'anon_fault_fallback');
+        k.stats.mthpCount(o, MTHP.anon_fault_fallback);
       }
     }
   }
@@ -250,7 +251,7 @@ export function doAnonymousPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: nu
     k.memmap.aux[folio.head] = k.memmap.aux[folio.head]! + nr - 1;
   }
   k.addMmCounter(p, MM_ANONPAGES, nr);
-  k.stats.mthpCount(folio.order, 'anon_fault_alloc');
+  k.stats.mthpCount(folio.order, MTHP.anon_fault_alloc);
   folioAddNewAnonRmap(folio, vma, start, RMAP_EXCLUSIVE);
   fixupDroppable(folio, vma);
   folioAddLruVma(k, folio, vma);
@@ -337,7 +338,7 @@ export function doWpPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, a
     pteMkdirty(entry);
     if ((vma.flags & VM_WRITE) !== 0) mkwrite(entry);
     ptepSetAccessFlags(t, i, entry.lo, entry.hi, true);
-    k.stats.count('wp_reuse');
+    k.stats.count(VM.wp_reuse);
     l.unlock(t.ptl);
     return;
   }
@@ -377,7 +378,7 @@ function wpPageCopy(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, addr: 
   setPteAt(t, i, entry.lo, entry.hi);
   if (old !== null) folioRemoveRmapPtes(folioSubrange(old, oldPfn - old.head, 1), vma);
   l.unlock(t.ptl);
-  k.stats.count('cow_fault');
+  k.stats.count(VM.cow_fault);
   if (old !== null) {
     freeSwapCache(k, old);
     if (!putFolioRefs(k, old, 1)) putFolioRefs(k, old, 1);

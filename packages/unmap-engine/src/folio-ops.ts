@@ -1,3 +1,4 @@
+import { VM } from './stats.js';
 import {
   FLAG,
   __folioClearFlag,
@@ -65,13 +66,13 @@ export function folioAddLruVma(k: Kernel, f: Folio, vma: Vma): void {
  * first munlock that reaches it.
  */
 export function mlockFolio(k: Kernel, f: Folio): void {
-  if (!folioTestSetMlocked(f)) k.stats.count('unevictable_pgmlocked', f.nr);
+  if (!folioTestSetMlocked(f)) k.stats.count(VM.unevictable_pgmlocked, f.nr);
   if ((f.mm.flags[f.head]! & FLAG.unevictable.mask) === 0) folioSetUnevictable(f);
 }
 
 /** munlock_folio(): clear PG_mlocked and PG_unevictable. */
 export function munlockFolio(k: Kernel, f: Folio): void {
-  if (folioTestClearMlocked(f)) k.stats.count('unevictable_pgmunlocked', f.nr);
+  if (folioTestClearMlocked(f)) k.stats.count(VM.unevictable_pgmunlocked, f.nr);
   if ((f.mm.flags[f.head]! & FLAG.unevictable.mask) !== 0) folioClearUnevictable(f);
 }
 

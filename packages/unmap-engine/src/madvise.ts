@@ -1,3 +1,4 @@
+import { VM } from './stats.js';
 import {
   F_LARGE_MAPCOUNT,
   FLAG,
@@ -200,7 +201,7 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
       // folio_deactivate(): to the inactive list (the head of the model's single list).
       if ((k.memmap.flags[f.head]! & FLAG.active.mask) !== 0) {
         folioClearActive(f);
-        k.stats.count('pgdeactivate', f.nr);
+        k.stats.count(VM.pgdeactivate, f.nr);
       }
       lruRotateToHead(k, f);
     }
@@ -314,5 +315,5 @@ function folioMarkLazyfree(k: Kernel, f: Folio): void {
   folioClearReferenced(f);
   folioClearSwapbacked(f);
   lruRotateToHead(k, f);
-  k.stats.count('pglazyfree', f.nr);
+  k.stats.count(VM.pglazyfree, f.nr);
 }

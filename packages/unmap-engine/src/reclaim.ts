@@ -1,3 +1,4 @@
+import { VM, RS } from './stats.js';
 import {
   F_LARGE_MAPCOUNT,
   F_PINCOUNT,
@@ -100,7 +101,7 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult): F
     let f = list.pop()!;
     let nrPages = f.nr;
     res.scanned += nrPages;
-    k.stats.addReclaim('nr_scanned', nrPages);
+    k.stats.addReclaim(RS.nr_scanned, nrPages);
     if (!folioTrylock(f)) {
       ret.push(f);
       continue;
@@ -109,7 +110,7 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult): F
     f = outcome.folio;
     if (outcome.kind === 'free') {
       res.reclaimed += outcome.nr;
-      k.stats.addReclaim('nr_reclaimed', outcome.nr);
+      k.stats.addReclaim(RS.nr_reclaimed, outcome.nr);
       toFree.push(f);
       continue;
     }
@@ -119,11 +120,11 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult): F
       if (!hasFlag(k, f, FLAG.mlocked.mask)) {
         folioSetActive(f);
         res.activated += nrPages;
-        k.stats.addReclaim('nr_activate', nrPages);
-        k.stats.count('pgactivate', nrPages);
+        k.stats.addReclaim(RS.nr_activate, nrPages);
+        k.stats.count(VM.pgactivate, nrPages);
       }
     } else {
-      k.stats.addReclaim('nr_keep', nrPages);
+      k.stats.addReclaim(RS.nr_keep, nrPages);
     }
     if (outcome.kind !== 'keep') folioUnlock(f);
     ret.push(f);
@@ -155,7 +156,7 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     // [I] No swap device: the kernel would not scan anon folios at all (get_scan_count); activate, do not split.
     if (si === null) return outcome('activate', nrPages, f);
     if (maybePinned(k, f)) {
-      k.stats.addReclaim('nr_pinned_keep', nrPages);
+      k.stats.addReclaim(RS.nr_pinned_keep, nrPages);
       return outcome('keepLocked', nrPages, f);
     }
     if (f.order > 0) {
@@ -183,8 +184,8 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     tryToUnmap(k, f, flags);
     if (folioMappedRaw(k, f)) {
       res.unmapFail += nrPages;
-      k.stats.addReclaim('nr_unmap_fail', nrPages);
-      if (!wasSwapbacked && hasFlag(k, f, FLAG.swapbacked.mask)) k.stats.addReclaim('nr_lazyfree_fail', nrPages);
+      k.stats.addReclaim(RS.nr_unmap_fail, nrPages);
+      if (!wasSwapbacked && hasFlag(k, f, FLAG.swapbacked.mask)) k.stats.addReclaim(RS.nr_lazyfree_fail, nrPages);
       return outcome('activate', nrPages, f);
     }
   }
@@ -195,7 +196,7 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     folioClearDirty(f); // folio_clear_dirty_for_io
     swapWriteoutUnchecked(si, f); // in the swap cache (checked above), locked; unlocks the folio
     res.pageout += nrPages;
-    k.stats.addReclaim('nr_pageout', nrPages);
+    k.stats.addReclaim(RS.nr_pageout, nrPages);
     if (hasFlag(k, f, FLAG.writeback.mask) || hasFlag(k, f, FLAG.dirty.mask)) return outcome('keep', nrPages, f);
     if (!folioTrylock(f)) return outcome('keep', nrPages, f);
   }
@@ -205,7 +206,7 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     k.ledger.charge(EV.ATOMIC_REF);
     if (mm.aux[f.head] !== 1) return outcome('keepLocked', nrPages, f);
     mm.aux[f.head] = 0;
-    k.stats.count('pglazyfreed', nrPages);
+    k.stats.count(VM.pglazyfreed, nrPages);
     res.lazyfreed += nrPages;
   } else {
     // __remove_mapping(): freeze at 1 + nr (isolation + swap cache), delete from the swap cache.
@@ -238,7 +239,7 @@ export function reclaimPages(k: Kernel, isolated: Folio[]): ReclaimResult {
   for (const f of list) if (hasFlag(k, f, FLAG.active.mask)) folioClearActive(f);
   const ret = shrinkFolioList(k, list, res);
   putback(k, ret);
-  k.stats.count('pgsteal', res.reclaimed);
+  k.stats.count(VM.pgsteal, res.reclaimed);
   return res;
 }
 
@@ -263,7 +264,7 @@ export function reclaimLru(k: Kernel, nrToReclaim: number, heads: Set<number> | 
       if ((k.memmap.flags[h]! & 0x80000000) === 0) continue; // freed meanwhile (not a head any more)
       const f = k.memmap.folioOf(h);
       if (f === null || f.head !== h) continue;
-      k.stats.count('pgscan', f.nr);
+      k.stats.count(VM.pgscan, f.nr);
       if (lruIsolate(k, f)) batch.push(f);
     }
     const r = reclaimPages(k, batch);

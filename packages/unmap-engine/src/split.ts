@@ -1,3 +1,4 @@
+import { VM, RS, MTHP } from './stats.js';
 import {
   F_INDEX,
   F_LARGE_MAPCOUNT,
@@ -242,8 +243,8 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
   const extra = swapcache ? folio.nr : 0;
   const mapcount = folio.fa[folio.fb + F_LARGE_MAPCOUNT]! + 1;
   if (mm.aux[folio.head] !== mapcount + extra + 1) {
-    k.stats.mthpCount(folio.order, 'split_failed');
-    k.stats.count('thp_split_page_failed');
+    k.stats.mthpCount(folio.order, MTHP.split_failed);
+    k.stats.count(VM.thp_split_page_failed);
     return -EAGAIN;
   }
   const recs: MigRec[] = [];
@@ -294,8 +295,8 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
     freeSwapCache(k, nf);
     putFolioRefs(k, nf, 1);
   }
-  k.stats.mthpCount(order, 'split');
-  if (order === 9) k.stats.count('thp_split_page');
-  k.stats.addReclaim('nr_split', 1);
+  k.stats.mthpCount(order, MTHP.split);
+  if (order === 9) k.stats.count(VM.thp_split_page);
+  k.stats.addReclaim(RS.nr_split, 1);
   return 0;
 }

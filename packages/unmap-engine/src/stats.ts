@@ -47,32 +47,69 @@ export type MthpEvent = (typeof MTHP_EVENTS)[number];
 
 const NR_ORDERS = 10;
 
+function indexOf<const N extends readonly string[]>(names: N): { readonly [K in N[number]]: number } {
+  return Object.freeze(Object.fromEntries(names.map((n, i) => [n, i]))) as { readonly [K in N[number]]: number };
+}
+
+/** Index of each vm event in `EngineStats` (call sites name the event: `VM.pgscan`). */
+export const VM = indexOf(VM_EVENTS);
+/** Index of each reclaim statistic (`RS.nr_pageout`). */
+export const RS = indexOf(RECLAIM_STATS);
+/** Index of each mTHP stat (`MTHP.split`). */
+export const MTHP = indexOf(MTHP_EVENTS);
+
+function recordOf<N extends string>(names: readonly N[], arr: Float64Array): Record<N, number> {
+  const out = {} as Record<N, number>;
+  for (let i = 0; i < names.length; i++) out[names[i]!] = arr[i]!;
+  return out;
+}
+
+/**
+ * The counters live in typed arrays indexed by the constants above: the
+ * reclaim path updates several per folio, and a string-keyed store on a
+ * record is a hash lookup each time. `vm`, `reclaim` and `mthp` are read-only
+ * views built on demand for dumps.
+ */
 export class EngineStats {
-  readonly vm: Record<VmEvent, number>;
-  readonly reclaim: Record<ReclaimStat, number>;
-  readonly mthp: Record<MthpEvent, Float64Array>;
+  private readonly vmCounts = new Float64Array(VM_EVENTS.length);
+  private readonly reclaimCounts = new Float64Array(RECLAIM_STATS.length);
+  /** mthpCounts[ev * NR_ORDERS + order]. */
+  private readonly mthpCounts = new Float64Array(MTHP_EVENTS.length * NR_ORDERS);
 
-  constructor(private readonly ledger: Ledger) {
-    this.vm = Object.fromEntries(VM_EVENTS.map((n) => [n, 0])) as Record<VmEvent, number>;
-    this.reclaim = Object.fromEntries(RECLAIM_STATS.map((n) => [n, 0])) as Record<ReclaimStat, number>;
-    this.mthp = Object.fromEntries(MTHP_EVENTS.map((n) => [n, new Float64Array(NR_ORDERS)])) as Record<MthpEvent, Float64Array>;
+  constructor(private readonly ledger: Ledger) {}
+
+  /** The vm events, by name (a copy). */
+  get vm(): Record<VmEvent, number> {
+    return recordOf(VM_EVENTS, this.vmCounts);
   }
 
-  /** count_vm_events(ev, n). */
-  count(ev: VmEvent, n = 1): void {
+  /** The reclaim statistics, by name (a copy). */
+  get reclaim(): Record<ReclaimStat, number> {
+    return recordOf(RECLAIM_STATS, this.reclaimCounts);
+  }
+
+  /** Per-order mTHP stats, by name (copies; index = order). */
+  get mthp(): Record<MthpEvent, Float64Array> {
+    const out = {} as Record<MthpEvent, Float64Array>;
+    for (let e = 0; e < MTHP_EVENTS.length; e++) out[MTHP_EVENTS[e]!] = this.mthpCounts.slice(e * NR_ORDERS, (e + 1) * NR_ORDERS);
+    return out;
+  }
+
+  /** count_vm_events(ev, n); `ev` is a `VM` index. */
+  count(ev: number, n = 1): void {
     this.ledger.charge(EV.PCPU_COUNTER);
-    this.vm[ev] += n;
+    this.vmCounts[ev]! += n;
   }
 
-  /** count_mthp_stat(order, item): orders ≤ 0 are not counted, as in the kernel. */
-  mthpCount(order: number, ev: MthpEvent): void {
+  /** count_mthp_stat(order, item): orders ≤ 0 are not counted, as in the kernel; `ev` is an `MTHP` index. */
+  mthpCount(order: number, ev: number): void {
     if (order <= 0 || order >= NR_ORDERS) return;
     this.ledger.charge(EV.PCPU_COUNTER);
-    this.mthp[ev][order]! += 1;
+    this.mthpCounts[ev * NR_ORDERS + order]! += 1;
   }
 
-  /** Reclaim statistics are local to shrink_folio_list in the kernel: not charged. */
-  addReclaim(s: ReclaimStat, n: number): void {
-    this.reclaim[s] += n;
+  /** Reclaim statistics are local to shrink_folio_list in the kernel: not charged; `s` is an `RS` index. */
+  addReclaim(s: number, n: number): void {
+    this.reclaimCounts[s]! += n;
   }
 }

@@ -1,3 +1,4 @@
+import { VM, MTHP } from './stats.js';
 import {
   F_SWAP,
   FLAG,
@@ -126,7 +127,7 @@ function allocSwapFolio(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr: 
           const f = allocAnonFolio(k, o, false);
           if (f !== null) return { folio: f, first: off - (off % nr) };
         }
-        k.stats.mthpCount(o, 'swpin_fallback');
+        k.stats.mthpCount(o, MTHP.swpin_fallback);
       }
     }
   }
@@ -167,7 +168,7 @@ export function doSwapPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number,
   const off = softleafOffset(orig.lo, orig.hi);
   let folio = swapCacheGetFolio(si, swpEntry(si.type, off));
   if (folio === null) {
-    k.stats.count('pgmajfault');
+    k.stats.count(VM.pgmajfault);
     const { folio: f, first } = k.config.swapSynchronousIo ? allocSwapFolio(k, si, vma, t, addr, off) : { folio: allocOrder0(k, addr), first: off };
     swapinFolio(k, si, f, first);
     folio = f;
