@@ -1,6 +1,5 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import { CONT_PTES, CONT_PTE_SIZE, PAGE_SIZE } from './geometry.js';
-import { rawSetPtes } from './primitives.js';
 import {
   PTE_AF,
   PTE_HI_CONT,
@@ -42,34 +41,42 @@ export function contpteConvert(t: PteTable, i: number, lo: number, hi: number): 
   const l = mm.ledger;
   l.begin('contpte_convert');
   const base = i - (i & CONT_MASK);
-  const pfn = ptePfn(lo, hi);
-  const basePfn = pfn - (pfn % CONT_PTES);
-  let plo = (lo & ~PTE_LO_PFN_MASK) | pfnLo(basePfn);
-  let phi = (hi & ~PTE_HI_PFN_MASK) | pfnHi(basePfn);
+  // The prototype for the block's first PFN: PFN bits 0–3 are lo bits 12–15 (2^20 is a multiple of 16).
+  let plo = lo & ~(CONT_MASK << 12);
+  let phi = hi;
   l.charge(EV.PTE_XCHG, CONT_PTES);
   const los = t.lo;
   const his = t.hi;
-  let dirty = false;
+  const track = mm.trackTlb;
+  let dirty = 0;
   let young = 0;
   for (let k = base; k < base + CONT_PTES; k++) {
     const ol = los[k]!;
     const oh = his[k]!;
     // storePte(t, k, 0, 0): a valid old entry is non-zero, so clearing it changes it
-    if ((ol & PTE_VALID) !== 0) tlbMarkChanged(t, k);
+    if (track && (ol & PTE_VALID) !== 0) tlbMarkChanged(t, k);
     los[k] = 0;
     his[k] = 0;
-    if (pteDirty(ol, oh)) dirty = true;
+    // pte_dirty(old)
+    dirty |= (oh & PTE_HI_DIRTY) | ((oh & PTE_HI_WRITE) !== 0 && (ol & PTE_RDONLY) === 0 ? PTE_HI_DIRTY : 0);
     young |= ol;
   }
   // OR-ing dirty and young into the prototype once is the same as once per entry
-  if (dirty) {
+  if (dirty !== 0) {
     phi |= PTE_HI_DIRTY;
     if ((phi & PTE_HI_WRITE) !== 0) plo &= ~PTE_RDONLY;
   }
   if ((young & PTE_AF) !== 0) plo |= PTE_AF;
   const start = t.vaOf(base);
   if (!mm.profile.bbml2NoAbort) doFlushTlbRange(mm, start, start + CONT_PTE_SIZE);
-  rawSetPtes(t, base, plo >>> 0, phi >>> 0, CONT_PTES);
+  // __set_ptes(base, proto, 16) into the slots just cleared (so no store changes a valid entry): the
+  // PFN advances in bits 0–3 only, which are clear in the prototype.
+  l.charge(EV.PTE_WRITE, CONT_PTES);
+  phi >>>= 0;
+  for (let k = 0; k < CONT_PTES; k++) {
+    los[base + k] = (plo | (k << 12)) >>> 0;
+    his[base + k] = phi;
+  }
   l.charge((hi & PTE_HI_CONT) !== 0 ? EV.CONTPTE_FOLD : EV.CONTPTE_UNFOLD);
   l.end();
 }
@@ -89,9 +96,10 @@ export function contpteTryUnfold(t: PteTable, i: number, lo: number, hi: number)
  */
 export function contpteTryFold(t: PteTable, i: number, lo: number, hi: number): void {
   if ((i & CONT_MASK) !== CONT_MASK) return;
-  const pfn = ptePfn(lo, hi);
-  if (pfn % CONT_PTES !== CONT_MASK) return;
+  // PFN bits 0–3 are lo bits 12–15 (as `ptePfn(lo, hi) % CONT_PTES`, without the float math).
+  if (((lo >>> 12) & CONT_MASK) !== CONT_MASK) return;
   if ((lo & PTE_VALID) === 0 || (hi & (PTE_HI_CONT | PTE_HI_SPECIAL)) !== 0) return;
+  const pfn = ptePfn(lo, hi);
   const mm = t.mm;
   if (!mm.userMm || mm.folios === null) return;
   const head = mm.folios.folioHead(pfn);

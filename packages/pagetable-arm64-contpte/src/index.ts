@@ -210,7 +210,11 @@ export {
   doSetSwapPtes as internalSetSwapPtes,
   doGetAndClearFullPtes as internalGetAndClearPtes,
 } from './ptep.js';
-export { doClearYoungDirtyPtes as internalClearYoungDirtyPtes } from './ptep-flags.js';
+export {
+  doClearYoungDirtyPtes as internalClearYoungDirtyPtes,
+  /** @internal `nr` one-entry `clear_young_dirty_ptes` calls in one (the `per-pte` madvise loops; same stores and events). */
+  doClearYoungDirtyPtesEach as internalClearYoungDirtyPtesEach,
+} from './ptep-flags.js';
 export {
   wrprotectPtes,
   ptepSetWrprotect,

@@ -66,9 +66,13 @@ const PFN_LO_LIMIT = 1 << 20;
 /** `__ptep_get_and_clear`: 1 PTE_XCHG. */
 export function rawGetAndClear(t: PteTable, i: number, out: PteBits): PteBits {
   t.mm.ledger.charge(EV.PTE_XCHG);
-  out.lo = t.lo[i]!;
+  const lo = t.lo[i]!;
+  out.lo = lo;
   out.hi = t.hi[i]!;
-  storePte(t, i, 0, 0);
+  // storePte(t, i, 0, 0): a valid old entry is non-zero, so clearing it changes it
+  if ((lo & PTE_VALID) !== 0) tlbMarkChanged(t, i);
+  t.lo[i] = 0;
+  t.hi[i] = 0;
   return out;
 }
 
@@ -91,18 +95,32 @@ export function rawGetAndClearFullPtes(t: PteTable, i: number, nr: number, out: 
     t.nrNeed++;
   }
   let young = 0;
+  // Non-zero iff some later entry is pte_dirty: DIRTY, or WRITE (hi bit 19) with RDONLY (lo bit 7) clear.
   let dirty = 0;
   const end = i + nr;
-  for (let k = i + 1; k < end; k++) {
-    const l = los[k]!;
-    const h = his[k]!;
-    los[k] = 0;
-    his[k] = 0;
-    young |= l;
-    dirty |= (h & PTE_HI_DIRTY) | ((h & PTE_HI_WRITE) !== 0 && (l & PTE_RDONLY) === 0 ? PTE_HI_DIRTY : 0);
-    if (st !== null && (l & PTE_VALID) !== 0 && (st[k]! & 1) === 0) {
-      st[k] = st[k]! | 1;
-      t.nrNeed++;
+  if (st === null) {
+    // No TLB tracking (the engine's default): the plain clearing loop.
+    for (let k = i + 1; k < end; k++) {
+      const l = los[k]!;
+      const h = his[k]!;
+      los[k] = 0;
+      his[k] = 0;
+      young |= l;
+      dirty |= (h & PTE_HI_DIRTY) | ((h >>> 19) & ~(l >>> 7) & 1);
+    }
+  } else {
+    for (let k = i + 1; k < end; k++) {
+      const l = los[k]!;
+      const h = his[k]!;
+      los[k] = 0;
+      his[k] = 0;
+      young |= l;
+      dirty |= (h & PTE_HI_DIRTY) | ((h >>> 19) & ~(l >>> 7) & 1);
+      // storePte(t, k, 0, 0) of a valid entry: it changed
+      if ((l & PTE_VALID) !== 0 && (st[k]! & 1) === 0) {
+        st[k] = st[k]! | 1;
+        t.nrNeed++;
+      }
     }
   }
   if ((young & PTE_AF) !== 0) rlo |= PTE_AF;
@@ -234,10 +252,19 @@ function rawClearYoungDirtyPtesBulk(t: PteTable, i: number, nr: number, flags: n
   const l = t.mm.ledger;
   l.charge(EV.PTE_READ, nr);
   l.charge(flags === (CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY) ? EV.PTE_WRITE : EV.PTE_CMPXCHG, nr);
+  clearYoungDirtyStores(t, i, i + nr, flags);
+}
+
+/**
+ * @internal The stores of `__clear_young_dirty_ptes` over slots [i, end),
+ * uncharged: only entries whose value changes are stored (storing the same
+ * value is invisible), and a changed valid entry is recorded for the TLB.
+ */
+export function clearYoungDirtyStores(t: PteTable, i: number, end: number, flags: number): void {
   if (flags === CYDP_CLEAR_YOUNG) {
     // madvise's cold/pageout pass: only AF changes, only young entries are stored to.
     const los = t.lo;
-    for (let k = i; k < i + nr; k++) {
+    for (let k = i; k < end; k++) {
       const lo = los[k]!;
       if ((lo & PTE_AF) === 0) continue;
       if ((lo & PTE_VALID) !== 0) tlbMarkChanged(t, k);
@@ -250,7 +277,6 @@ function rawClearYoungDirtyPtesBulk(t: PteTable, i: number, nr: number, flags: n
   const hiClear = (flags & CYDP_CLEAR_DIRTY) !== 0 ? PTE_HI_DIRTY : 0;
   const los = t.lo;
   const his = t.hi;
-  const end = i + nr;
   for (let k = i; k < end; k++) {
     const lo = los[k]!;
     const hi = his[k]!;

@@ -5,6 +5,7 @@ import { CONT_PTES, CONT_PTE_SIZE } from './geometry.js';
 import {
   CYDP_CLEAR_DIRTY,
   CYDP_CLEAR_YOUNG,
+  clearYoungDirtyStores,
   rawClearFlushYoung,
   rawClearYoungDirtyPtes,
   rawPtepSetWrprotect,
@@ -144,9 +145,57 @@ export function doClearYoungDirtyPtes(table: PteTable, index: number, nr: number
   let start = index;
   let end = index + nr;
   l.charge(EV.PTE_READ, 2);
-  if ((table.hi[end - 1]! & PTE_HI_CONT) !== 0) end = Math.ceil(end / CONT_PTES) * CONT_PTES;
+  // Round up / down to the 16-entry block (slots are below 512: int32 arithmetic is exact).
+  if ((table.hi[end - 1]! & PTE_HI_CONT) !== 0) end = (end + CONT_MASK) & ~CONT_MASK;
   if ((table.hi[start]! & PTE_HI_CONT) !== 0) start -= start & CONT_MASK;
   rawClearYoungDirtyPtes(table, start, end - start, flags);
+}
+
+/**
+ * @internal `nr` calls `clear_young_dirty_ptes(…, index + k, 1, flags)`,
+ * k = 0..nr − 1, in one: the per-PTE madvise loops of the `per-pte` policy.
+ * Same stores and event counts as the separate calls. On contpte each call
+ * on a CONT entry widens to the whole block (1 + 2 + 16 reads, 16 CMPXCHGs
+ * or WRITEs); clearing is idempotent and nothing else writes the table in
+ * between, so the stores of a call whose range was already cleared by an
+ * earlier call of this loop would store the values already there: without
+ * a trace sink (which could see each call's charge order) such a call only
+ * charges. Unchecked as `doClearYoungDirtyPtes`, for every slot.
+ */
+export function doClearYoungDirtyPtesEach(table: PteTable, index: number, nr: number, flags: number): void {
+  const mm = table.mm;
+  if (!mm.contpte || mm.ledger.tracing) {
+    for (let k = index; k < index + nr; k++) doClearYoungDirtyPtes(table, k, 1, flags);
+    return;
+  }
+  const his = table.hi;
+  const end = index + nr;
+  let reads = 0;
+  let rmw = 0;
+  // [doneLo, doneHi): the union of the ranges already cleared by this loop (contiguous: each contains its slot).
+  let doneLo = index;
+  let doneHi = index;
+  for (let k = index; k < end; k++) {
+    // The slots call k clears: its own, or (CONT) its whole block after 1 + 2 reads.
+    let from = k;
+    let to = k + 1;
+    if ((his[k]! & PTE_HI_CONT) !== 0) {
+      from = k - (k & CONT_MASK);
+      to = from + CONT_PTES;
+      reads += 3 + CONT_PTES;
+      rmw += CONT_PTES;
+    } else {
+      reads += 2;
+      rmw += 1;
+    }
+    if (from >= doneLo && to <= doneHi) continue;
+    clearYoungDirtyStores(table, from, to, flags);
+    if (from < doneLo) doneLo = from;
+    if (to > doneHi) doneHi = to;
+  }
+  const l = mm.ledger;
+  l.charge(EV.PTE_READ, reads);
+  l.charge(flags === (CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY) ? EV.PTE_WRITE : EV.PTE_CMPXCHG, rmw);
 }
 
 function contpteTestAndClearYoung(t: PteTable, i: number): boolean {

@@ -29,11 +29,13 @@ const SWP_HI_OFFSET_MASK = 0x3fffffff;
 
 /** @internal `ptep_get`, unchecked: 1 read, or G on a valid-CONT entry (contpte). */
 export function doPtepGet(t: PteTable, i: number, out: PteBits): PteBits {
-  out.lo = t.lo[i]!;
-  out.hi = t.hi[i]!;
-  let reads = 1;
-  if (t.mm.contpte && (out.lo & PTE_VALID) !== 0 && (out.hi & PTE_HI_CONT) !== 0) reads += contpteGather(t, i, out);
-  t.mm.ledger.charge(EV.PTE_READ, reads);
+  const lo = t.lo[i]!;
+  const hi = t.hi[i]!;
+  out.lo = lo;
+  out.hi = hi;
+  const mm = t.mm;
+  // The entry's own bits first: most entries read on the hot paths are not valid-CONT.
+  mm.ledger.charge(EV.PTE_READ, (lo & PTE_VALID) !== 0 && (hi & PTE_HI_CONT) !== 0 && mm.contpte ? 1 + contpteGather(t, i, out) : 1);
   return out;
 }
 
@@ -145,9 +147,11 @@ export function doSetPteAt(t: PteTable, i: number, lo: number, hi: number): void
     return;
   }
   mm.ledger.charge(EV.PTE_READ);
-  contpteTryUnfold(t, i, t.lo[i]!, t.hi[i]!);
+  const ol = t.lo[i]!;
+  // contpte_try_unfold's and contpte_try_fold's own first tests, inline: most targets are not CONT, most values not valid.
+  if ((ol & PTE_VALID) !== 0 && (t.hi[i]! & PTE_HI_CONT) !== 0) contpteTryUnfold(t, i, ol, t.hi[i]!);
   rawSetPte(t, i, lo, hi);
-  contpteTryFold(t, i, lo, hi);
+  if ((lo & PTE_VALID) !== 0) contpteTryFold(t, i, lo, hi);
 }
 
 /**
@@ -254,14 +258,18 @@ export function ptepGetAndClearFull(table: PteTable, index: number, _full: boole
 
 /** @internal `get_and_clear_full_ptes`, unchecked. */
 export function doGetAndClearFullPtes(t: PteTable, i: number, nr: number, out: PteBits): PteBits {
-  if (t.mm.contpte) {
-    if (nr === 1) {
-      t.mm.ledger.charge(EV.PTE_READ);
-      contpteTryUnfold(t, i, t.lo[i]!, t.hi[i]!);
-    } else {
-      contpteTryUnfoldPartial(t, i, nr);
+  const mm = t.mm;
+  if (nr === 1) {
+    // One entry (try_to_unmap_one per PTE): `ptep_get_and_clear`, whose result and events are the
+    // same as the one-entry batch (nothing to OR in), without the batch loop.
+    if (mm.contpte) {
+      const lo = t.lo[i]!;
+      mm.ledger.charge(EV.PTE_READ);
+      if ((lo & PTE_VALID) !== 0 && (t.hi[i]! & PTE_HI_CONT) !== 0) contpteTryUnfold(t, i, lo, t.hi[i]!);
     }
+    return rawGetAndClear(t, i, out);
   }
+  if (mm.contpte) contpteTryUnfoldPartial(t, i, nr);
   return rawGetAndClearFullPtes(t, i, nr, out);
 }
 

@@ -132,17 +132,27 @@ export function doFlushTlbRangeNosync(mm: PageTables, start: number, end: number
   }
   const p = mm.profile;
   const pages = (end - start) / PAGE_SIZE;
-  if ((!p.hasTlbiRange && pages >= MAX_DVM_OPS) || pages > MAX_TLBI_RANGE_PAGES) {
-    doFlushTlbMm(mm);
-    return;
-  }
   const l = mm.ledger;
-  l.charge(EV.DSB_ISHST);
-  rangeOps(pages, p.hasTlbiRange);
-  const k = tlbiTimes(mm);
-  if (opsVa > 0) l.charge(EV.TLBI_VA, opsVa * k);
-  if (opsRange > 0) l.charge(EV.TLBI_RANGE, opsRange * k);
-  tlbMarkRange(mm, start, end);
+  const k = p.kpti ? 2 : 1;
+  if (!p.hasTlbiRange) {
+    // Without range TLBI the op loop is one TLBI_VA per page (rangeOps), so it is done inline.
+    if (pages >= MAX_DVM_OPS) {
+      doFlushTlbMm(mm);
+      return;
+    }
+    l.charge(EV.DSB_ISHST);
+    if (pages > 0) l.charge(EV.TLBI_VA, pages * k);
+  } else {
+    if (pages > MAX_TLBI_RANGE_PAGES) {
+      doFlushTlbMm(mm);
+      return;
+    }
+    l.charge(EV.DSB_ISHST);
+    rangeOps(pages, true);
+    if (opsVa > 0) l.charge(EV.TLBI_VA, opsVa * k);
+    if (opsRange > 0) l.charge(EV.TLBI_RANGE, opsRange * k);
+  }
+  if (mm.trackTlb) tlbMarkRange(mm, start, end);
 }
 
 /** @internal arm64 `__flush_tlb_range`: the nosync version plus DSB_ISH. Unchecked. */

@@ -1,8 +1,7 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import { checkVaRange } from './geometry.js';
 import type { Machine } from './profile.js';
-import { pteAccessible } from './ptep-flags.js';
-import { pteDirty } from './pte.js';
+import { PTE_HI_DIRTY, PTE_HI_WRITE, PTE_PRESENT_INVALID, PTE_RDONLY, PTE_VALID } from './pte.js';
 import { PageTables } from './tables.js';
 import { doFlushTlbMm, doFlushTlbRangeNosync, dsbIsh } from './tlb.js';
 import { tlbMarkAll } from './tlbtrack.js';
@@ -61,18 +60,22 @@ export function setTlbUbcFlushPending(batch: TlbUnmapBatch, mm: PageTables, pteL
  * as `setTlbUbcFlushPending`).
  */
 export function doSetTlbUbcFlushPending(batch: TlbUnmapBatch, mm: PageTables, pteLo: number, pteHi: number, start: number, end: number): void {
-  if (!pteAccessible(mm, pteLo, pteHi)) return;
+  // pte_accessible(): valid, or present while a flush is pending (as `pteAccessible`, inline).
+  if ((pteLo & (mm.tlbFlushPending > 0 ? PTE_VALID | PTE_PRESENT_INVALID : PTE_VALID)) === 0) return;
   const l = mm.ledger;
   l.charge(EV.TLB_PENDING_ADD);
-  if (mm.x86) {
-    if (batch.mms[batch.mms.length - 1] !== mm && !batch.mms.includes(mm)) batch.mms.push(mm);
-  } else {
-    doFlushTlbRangeNosync(mm, start, end);
-  }
+  if (mm.x86) x86TlbbatchAddPending(batch, mm);
+  else doFlushTlbRangeNosync(mm, start, end);
   batch.flushRequired = true;
   l.charge(EV.ATOMIC_TLBBATCH);
   mm.tlbFlushBatchedPending++;
-  if (pteDirty(pteLo, pteHi)) batch.writable = true;
+  // pte_dirty(), inline
+  if ((pteHi & PTE_HI_DIRTY) !== 0 || ((pteHi & PTE_HI_WRITE) !== 0 && (pteLo & PTE_RDONLY) === 0)) batch.writable = true;
+}
+
+/** x86 `arch_tlbbatch_add_pending`: no instruction; the mm's CPUs join the batch. */
+function x86TlbbatchAddPending(batch: TlbUnmapBatch, mm: PageTables): void {
+  if (batch.mms[batch.mms.length - 1] !== mm && !batch.mms.includes(mm)) batch.mms.push(mm);
 }
 
 /**

@@ -63,11 +63,15 @@ export function tlbMarkInvalidated(table: PteTable, i0: number, i1: number): voi
 /** A TLBI covering [start, end) of `mm` was issued. */
 export function tlbMarkRange(mm: PageTables, start: number, end: number): void {
   if (!mm.trackTlb) return;
+  // The callers' ranges are checked user VAs (the public TLB API validates), so the unchecked lookup applies.
   let va = start;
   while (va < end) {
     const chunkEnd = Math.min(alignDown(va, PMD_SIZE) + PMD_SIZE, end);
-    const t = mm.pteTableOf(va);
-    if (t !== null) tlbMarkInvalidated(t, pteIndex(va), pteIndex(va) + (chunkEnd - va) / PAGE_SIZE);
+    const t = mm.pteTableOfUnchecked(va);
+    if (t !== null) {
+      const i0 = pteIndex(va);
+      tlbMarkInvalidated(t, i0, i0 + (chunkEnd - va) / PAGE_SIZE);
+    }
     va = chunkEnd;
   }
 }

@@ -8,6 +8,8 @@ import {
   PMD_TYPE_MASK,
   PMD_TYPE_TABLE,
   PTRS_PER_TABLE,
+  PTE_PRESENT_INVALID,
+  PTE_VALID,
   PUD_SIZE,
   VA_LIMIT,
   internalPmdpGet,
@@ -288,12 +290,18 @@ function nextPte(w: PageVmaMappedWalk, end: number): number {
   const l = w.pt.ledger;
   const batchPresent = (w.flags & PVMW_BATCH_PRESENT) !== 0;
   const v = w.scratch;
+  // Neither the table nor the lock changes inside the loop (a crossing returns), so they are read once.
+  const t = w.pte!;
+  const locked = w.ptl !== NO_LOCK;
+  let a = w.address;
+  let i = w.pteIndex;
   for (;;) {
-    w.address += PAGE_SIZE;
+    a += PAGE_SIZE;
+    w.address = a;
     l.charge(EV.PVMW_STEP);
-    if (w.address >= end) return N_NOT_FOUND;
-    if (w.address % PMD_SIZE === 0) {
-      if (w.ptl !== NO_LOCK) {
+    if (a >= end) return N_NOT_FOUND;
+    if (a % PMD_SIZE === 0) {
+      if (locked) {
         l.unlock(w.ptl);
         w.ptl = NO_LOCK;
       }
@@ -303,12 +311,13 @@ function nextPte(w: PageVmaMappedWalk, end: number): number {
       l.charge(EV.PGTABLE_CROSSED);
       return N_RESTART;
     }
-    w.pteIndex++; // below 512: the 2M boundary test above returned first
-    if (w.ptl !== NO_LOCK) internalPtepGet(w.pte!, w.pteIndex, v);
-    else internalPtepGetLockless(w.pte!, w.pteIndex, v);
-    if (batchPresent ? ptePresent(v.lo, v.hi) : !pteNone(v.lo, v.hi)) break;
+    w.pteIndex = ++i; // below 512: the 2M boundary test above returned first
+    if (locked) internalPtepGet(t, i, v);
+    else internalPtepGetLockless(t, i, v);
+    const lo = v.lo;
+    if (batchPresent ? (lo & (PTE_VALID | PTE_PRESENT_INVALID)) !== 0 : (lo | v.hi) !== 0) break; // pte_present / !pte_none
   }
-  if (w.ptl === NO_LOCK) {
+  if (!locked) {
     if (w.raceHook !== null) w.raceHook(w, 'ptl');
     l.lock(w.savedPtl);
     internalPmdpGet(w.pmd!, w.pmdIndex, v);

@@ -16,6 +16,7 @@ import {
   CYDP_CLEAR_DIRTY,
   CYDP_CLEAR_YOUNG,
   internalClearYoungDirtyPtes,
+  internalClearYoungDirtyPtesEach,
   internalPtepGet,
   flushTlbBatchedPending,
   internalFlushTlbRange,
@@ -105,7 +106,7 @@ function clearYdPtes(k: Kernel, t: PteTable, i: number, nr: number, flags: numbe
     internalClearYoungDirtyPtes(t, i, nr, flags);
     return;
   }
-  for (let j = i; j < i + nr; j++) internalClearYoungDirtyPtes(t, j, 1, flags);
+  internalClearYoungDirtyPtesEach(t, i, nr, flags);
 }
 
 /** madvise_folio_pte_batch(): folio_pte_batch_flags(FPB_MERGE_YOUNG_DIRTY) up to `end`. */
