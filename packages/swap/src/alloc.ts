@@ -3,7 +3,6 @@ import { F_SWAP, FLAG, type Folio } from '@foliolab/folio-flags';
 import { NEG_EAGAIN, NEG_ENOMEM, type NegEAGAIN, type NegENOMEM } from './errno.js';
 import { clusterAllocTable, injectFires, slotCached, slotCount, slotMap, vmSwapFull, type SwapDevice } from './device.js';
 import {
-  CLUSTER_FLAG,
   LIST_FRAG,
   LIST_FREE,
   LIST_FULL,
@@ -12,7 +11,7 @@ import {
   PMD_ORDER,
   SWAP_MAP_BAD,
 } from './layout.js';
-import { clusterFlag, clusterLock, clusterUnlock, isolateLockCluster, relocateCluster, swapRangeAlloc } from './cluster.js';
+import { clusterLock, clusterUnlock, isolateLockCluster, relocateCluster, swapRangeAlloc } from './cluster.js';
 import { swapCacheAddLocked, tryToReclaimSwap, TTRS_ANYWAY } from './swap-cache.js';
 import { assertDeviceFolio, assertLocked, rawSwapbacked, rawSwapcache, rawUptodate } from './validate.js';
 import { folioSwapEntry } from './entry.js';
@@ -51,7 +50,8 @@ const RECLAIM_FAILED = 2;
 
 /** cluster_is_usable(): not full (nor discarding); order 0 anywhere, else empty or of the same order. */
 function clusterIsUsable(si: SwapDevice, c: number, order: number): boolean {
-  if (clusterFlag(si, c) > CLUSTER_FLAG.FRAG) return false;
+  // clusterFlag(si, c) > FRAG: only FULL (no DISCARD here), read from the list id.
+  if (si.ciList[c] === LIST_FULL) return false;
   if (order === 0) return true;
   return si.ciCount[c] === 0 || si.ciOrder[c] === order;
 }
@@ -148,17 +148,50 @@ function allocSwapScanCluster(si: SwapDevice, c: number, folio: Folio, offset: n
   return found;
 }
 
-/** swap_alloc_fast(): try the per-CPU hint of this order. */
+/**
+ * swap_alloc_fast(): try the per-CPU hint of this order.
+ *
+ * The steady state of a swap-out is a hint into a used cluster of the
+ * folio's order whose range at the hint is free: that first step of
+ * allocSwapScanCluster's scan (SCAN_FREE at `off`) is done inline here, with
+ * the same events in the same order (cluster lock; slot updates, reference,
+ * flag and stats of the binding; the two usage atomics; relocation; unlock).
+ * Anything else (an empty cluster, a busy or reclaimable range, no room)
+ * goes to allocSwapScanCluster, which rescans from `off` (a scan charges
+ * nothing).
+ */
 function swapAllocFast(si: SwapDevice, folio: Folio): number {
-  const off = si.pcpOffset[folio.order]!;
+  const order = folio.order;
+  const off = si.pcpOffset[order]!;
   if (off === 0) return 0;
-  const c = off >>> si.clusterShift;
+  const shift = si.clusterShift;
+  const c = off >>> shift;
   clusterLock(si, c);
-  if (!clusterIsUsable(si, c, folio.order)) {
+  const n = si.ciCount[c]!;
+  if (!clusterIsUsable(si, c, order)) {
     clusterUnlock(si, c);
     return 0;
   }
-  return allocSwapScanCluster(si, c, folio, si.ciCount[c] === 0 ? c << si.clusterShift : off);
+  const start = c << shift;
+  if (n === 0) return allocSwapScanCluster(si, c, folio, start);
+  const nr = folio.nr;
+  const cs = si.clusterSize;
+  const end = start + cs - nr;
+  if (n + nr > cs || off > end) return allocSwapScanCluster(si, c, folio, off);
+  // clusterScanRange(): a used cluster has its table; free = count byte 0 and no folio.
+  const map = si.ciMap[c]!;
+  const table = si.ciCached[c]!;
+  const b = off - start;
+  for (let k = b; k < b + nr; k++) if ((map[k]! | (table[k]! + 1)) !== 0) return allocSwapScanCluster(si, c, folio, off);
+  // clusterAllocRange() of a used cluster (it has its table and its order).
+  swapCacheAddLocked(si, folio, off);
+  const left = n + nr;
+  si.ciCount[c] = left;
+  swapRangeAlloc(si, nr);
+  relocateCluster(si, c);
+  clusterUnlock(si, c);
+  si.pcpOffset[order] = left < cs && off + nr <= end ? off + nr : 0;
+  return off;
 }
 
 /** alloc_swap_scan_list(): isolate clusters from the head of `list` and try them (all of them if scanAll). */

@@ -239,6 +239,9 @@ function checkTablePool(si: SwapDevice, report: Report): boolean {
   if (si.poolCached.length !== n || si.poolMap.length !== n || si.poolData.length !== n) {
     return report(`swap-table pool: ${si.poolCached.length} / ${si.poolMap.length} / ${si.poolData.length} tables for capacity ${n}`);
   }
+  if (si.poolChunks.length !== (n === 0 ? 0 : 32 - Math.clz32(n - 1) + 1)) {
+    return report(`swap-table pool: ${si.poolChunks.length} chunks for capacity ${n}`);
+  }
   if (inUse !== si.tbInUse || inUse + si.tbFreeTop !== si.tbCapacity) {
     return report(`swap-table pool: ${inUse} in use (recorded ${si.tbInUse}), ${si.tbFreeTop} free, capacity ${si.tbCapacity}`);
   }
@@ -246,9 +249,14 @@ function checkTablePool(si: SwapDevice, report: Report): boolean {
     const t = si.tbFree[k]!;
     if (t < 0 || t >= si.tbCapacity || owner[t] !== -1) return report(`swap-table pool: free entry ${t} is in use or outside the pool`);
     owner[t] = -2;
-    const cached = si.poolCached[t]!;
-    const map = si.poolMap[t]!;
-    const data = si.poolData[t]!;
+    const cached = si.poolCached[t] ?? null;
+    const map = si.poolMap[t] ?? null;
+    const data = si.poolData[t] ?? null;
+    // A table never handed out has no views yet (poolInitTable): all three or none.
+    if (cached === null || map === null || data === null) {
+      if (cached !== null || map !== null || data !== null) return report(`swap-table pool: free table ${t} has some views only`);
+      continue;
+    }
     for (let i = 0; i < cs; i++) {
       if (cached[i] !== -1 || map[i] !== 0 || data[i] !== 0) return report(`swap-table pool: free table ${t} is not clean`);
     }

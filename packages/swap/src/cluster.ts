@@ -13,12 +13,21 @@ import { CLUSTER_FLAG, LIST_FRAG, LIST_FREE, LIST_FULL, LIST_NONE, LIST_NONFULL 
 /** @internal swap_cluster_lock(): one round trip = SWAP_CLUSTER_OP + LOCK (+ UNLOCK at clusterUnlock). */
 export function clusterLock(si: SwapDevice, c: number): void {
   let id = si.ciLock[c]!;
-  if (id < 0) {
-    id = si.ledger.lockId(`swap_cluster:${si.type}:${c}`, 'swap_cluster');
-    si.ciLock[c] = id;
-  }
-  si.ledger.lock(id);
-  si.ledger.charge(EV.SWAP_CLUSTER_OP);
+  if (id < 0) id = clusterLockRegister(si, c);
+  const ledger = si.ledger;
+  ledger.lock(id);
+  ledger.charge(EV.SWAP_CLUSTER_OP);
+}
+
+/**
+ * The first lock of cluster `c` registers ci->lock with the ledger, so lock
+ * ids (trace tracks) are numbered in first-use order, as before. Out of line:
+ * it builds a string, and clusterLock stays small enough to inline.
+ */
+function clusterLockRegister(si: SwapDevice, c: number): number {
+  const id = si.ledger.lockId(si.clusterLockPrefix + String(c), 'swap_cluster');
+  si.ciLock[c] = id;
+  return id;
 }
 
 /** @internal swap_cluster_unlock(). */
@@ -95,18 +104,22 @@ export function freeCluster(si: SwapDevice, c: number): void {
 
 /** @internal partial_free_cluster(): after a free that left slots in use, to nonfull[order]. */
 export function partialFreeCluster(si: SwapDevice, c: number): void {
-  if (clusterFlag(si, c) !== CLUSTER_FLAG.NONFULL) moveCluster(si, c, LIST_NONFULL + si.ciOrder[c]!);
+  // clusterFlag(si, c) !== NONFULL, read from the list id: nonfull[o] is LIST_NONFULL..LIST_FRAG−1.
+  const l = si.ciList[c]!;
+  if (l < LIST_NONFULL || l >= LIST_FRAG) moveCluster(si, c, LIST_NONFULL + si.ciOrder[c]!);
 }
 
 /** @internal relocate_cluster(): after an allocation attempt, to free, frag[order] or full. */
 export function relocateCluster(si: SwapDevice, c: number): void {
+  // The cluster flags (clusterFlag) read from the list id directly: FREE is
+  // LIST_FREE, FRAG is frag[o] = LIST_FRAG..LIST_FULL−1, FULL is LIST_FULL.
   const n = si.ciCount[c]!;
-  const flag = clusterFlag(si, c);
+  const l = si.ciList[c]!;
   if (n === 0) {
-    if (flag !== CLUSTER_FLAG.FREE) freeCluster(si, c);
+    if (l !== LIST_FREE) freeCluster(si, c);
   } else if (n !== si.clusterSize) {
-    if (flag !== CLUSTER_FLAG.FRAG) moveCluster(si, c, LIST_FRAG + si.ciOrder[c]!);
-  } else if (flag !== CLUSTER_FLAG.FULL) {
+    if (l < LIST_FRAG || l >= LIST_FULL) moveCluster(si, c, LIST_FRAG + si.ciOrder[c]!);
+  } else if (l !== LIST_FULL) {
     moveCluster(si, c, LIST_FULL);
   }
 }

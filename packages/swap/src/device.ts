@@ -52,7 +52,10 @@ import { slotView, VIEW_CACHED, VIEW_DATA, VIEW_MAP, VIEW_SHADOW, VIEW_ZEROMAP, 
  * microseconds in V8 (about what the 32 64K folios of a cluster cost to swap
  * out), and the earlier copy-on-double cost a fresh device's first pageout
  * about as much again. Each pool table is three typed-array views (table
- * word, count bytes, data) made once when its chunk is added; a cluster in
+ * word, count bytes, data) made, and its table words set to −1, when the
+ * table is first handed out: a new chunk is as large as the pool before it,
+ * so most of the last one is often never used, and its untouched memory
+ * then costs neither views nor writes. A cluster in
  * use holds its table's views in `ciCached`, `ciMap`, `ciData` (null while
  * free) and `ciBase[c]` = table number × clusterSize (−1: none), so a slot is
  * one load of the cluster's view and one indexed access.
@@ -194,10 +197,16 @@ export class SwapDevice {
   readonly ciMap: (Uint8Array | null)[];
   /** Per cluster: its data tokens, the token last written to each slot (the "disk"). */
   readonly ciData: (Uint32Array | null)[];
-  /** @internal The pool's tables by table number (views into its chunks), tbCapacity of each. */
-  readonly poolCached: Int32Array[] = [];
-  /** @internal */ readonly poolMap: Uint8Array[] = [];
-  /** @internal */ readonly poolData: Uint32Array[] = [];
+  /**
+   * @internal The pool's tables by table number (views into its chunks),
+   * tbCapacity of each; null until the table is first handed out (its chunk
+   * memory is still untouched zeroes then).
+   */
+  readonly poolCached: (Int32Array | null)[] = [];
+  /** @internal */ readonly poolMap: (Uint8Array | null)[] = [];
+  /** @internal */ readonly poolData: (Uint32Array | null)[] = [];
+  /** @internal The pool's chunks (chunk k ≥ 1 holds tables 2^(k−1)..2^k − 1, chunk 0 table 0). */
+  readonly poolChunks: ArrayBuffer[] = [];
   /** Tables the pool holds (in use or free). */
   tbCapacity = 0;
   /** Tables in use (clusters with ci->count > 0, the header's included). */
@@ -242,6 +251,8 @@ export class SwapDevice {
   readonly listLen: Int32Array;
   /** @internal Ledger lock id of si->lock (guards the cluster lists). */
   readonly siLock: number;
+  /** @internal The name of cluster c's ci->lock is this prefix (`swap_cluster:<type>:`) + c. */
+  readonly clusterLockPrefix: string;
   /** percpu_swap_cluster.offset[order] of the one modelled CPU (0 = SWAP_ENTRY_INVALID). */
   readonly pcpOffset: Int32Array;
 
@@ -319,6 +330,7 @@ export class SwapDevice {
     this.listTail = new Int32Array(NR_LISTS).fill(-1);
     this.listLen = new Int32Array(NR_LISTS);
     this.siLock = this.ledger.lockId(`swap_info:${type}`, 'other');
+    this.clusterLockPrefix = `swap_cluster:${type}:`;
     this.pcpOffset = new Int32Array(SWAP_NR_ORDERS);
     this.swpout = new Float64Array(SWAP_NR_ORDERS);
     this.swpoutFallback = new Float64Array(SWAP_NR_ORDERS);
@@ -410,11 +422,31 @@ export function clusterAllocTable(si: SwapDevice, c: number): number {
   const t = si.tbFree[--si.tbFreeTop]!;
   const base = t * si.clusterSize;
   si.ciBase[c] = base;
-  si.ciCached[c] = si.poolCached[t]!;
+  si.ciCached[c] = si.poolCached[t] ?? poolInitTable(si, t);
   si.ciMap[c] = si.poolMap[t]!;
   si.ciData[c] = si.poolData[t]!;
   si.tbInUse++;
   return base;
+}
+
+/**
+ * First use of pool table `t`: make its three views into its chunk and set
+ * its table words to −1 (none); counts and data are the chunk's zeroes.
+ * Returns the table-word view.
+ */
+function poolInitTable(si: SwapDevice, t: number): Int32Array {
+  const cs = si.clusterSize;
+  const k = t === 0 ? 0 : 32 - Math.clz32(t); // chunk number (chunks of 1, 1, 2, 4, … tables)
+  const first = k === 0 ? 0 : 1 << (k - 1);
+  const n = k === 0 ? 1 : first; // tables in chunk k
+  const buf = si.poolChunks[k]!;
+  const len = n * cs;
+  const i = t - first;
+  const cached = new Int32Array(buf, i * cs * 4, cs).fill(-1);
+  si.poolCached[t] = cached;
+  si.poolData[t] = new Uint32Array(buf, (len + i * cs) * 4, cs);
+  si.poolMap[t] = new Uint8Array(buf, len * 8 + i * cs, cs);
+  return cached;
 }
 
 /**
@@ -440,8 +472,8 @@ export function clusterFreeTable(si: SwapDevice, c: number): void {
 
 /**
  * The pool is full: add a chunk of max(1, tbCapacity) clean tables (one
- * allocation, three views per table) and put them on the free stack,
- * lowest number on top. Nothing is copied.
+ * allocation; views made at each table's first use, poolInitTable) and put
+ * them on the free stack, lowest number on top. Nothing is copied.
  */
 function poolGrow(si: SwapDevice): void {
   const cs = si.clusterSize;
@@ -449,14 +481,12 @@ function poolGrow(si: SwapDevice): void {
   const n = Math.max(1, old);
   const cap = old + n;
   // One buffer per chunk (one allocation, not three): table words, data
-  // tokens, then count bytes. Only the table words need filling (−1).
-  const len = n * cs;
-  const buf = new ArrayBuffer(len * 9);
-  new Int32Array(buf, 0, len).fill(-1);
+  // tokens, then count bytes.
+  si.poolChunks.push(new ArrayBuffer(n * cs * 9));
   for (let k = 0; k < n; k++) {
-    si.poolCached.push(new Int32Array(buf, k * cs * 4, cs));
-    si.poolData.push(new Uint32Array(buf, (len + k * cs) * 4, cs));
-    si.poolMap.push(new Uint8Array(buf, len * 8 + k * cs, cs));
+    si.poolCached.push(null);
+    si.poolData.push(null);
+    si.poolMap.push(null);
   }
   const free = new Int32Array(cap); // the stack is empty: the pool was full
   let top = 0;
@@ -484,6 +514,7 @@ function poolShrink(si: SwapDevice, cap: number): void {
     if (t < cap) continue;
     while (used[to] === 1) to++;
     used[to] = 1;
+    if (si.poolCached[to] === null) poolInitTable(si, to);
     si.poolCached[to]!.set(si.poolCached[t]!);
     si.poolMap[to]!.set(si.poolMap[t]!);
     si.poolData[to]!.set(si.poolData[t]!);
@@ -495,6 +526,7 @@ function poolShrink(si: SwapDevice, cap: number): void {
   si.poolCached.length = cap;
   si.poolMap.length = cap;
   si.poolData.length = cap;
+  si.poolChunks.length = 32 - Math.clz32(cap - 1) + 1; // the chunks of tables 0..cap−1 (cap a power of two ≥ 8)
   const free = new Int32Array(cap);
   let top = 0;
   for (let t = cap - 1; t >= 0; t--) if (used[t] === 0) free[top++] = t;

@@ -5,7 +5,7 @@ import { NEG_ENOMEM, type NegENOMEM } from './errno.js';
 import { injectFires, slotCached, slotCount, type SwapDevice } from './device.js';
 import { COUNT_CONTINUED, ST, SWAP_COUNT_MASK } from './layout.js';
 import { clusterLock, clusterUnlock, swapEntriesFree } from './cluster.js';
-import { dupSlotLocked, dupSlotsInline, extendTableAlloc, extendTableTryFree, putSlotLocked } from './count.js';
+import { chargeSlotUpdates, dupSlotLocked, dupSlotsInline, extendTableAlloc, extendTableTryFree, putSlotLocked } from './count.js';
 import { tryToReclaimSwap, TTRS_FULL, TTRS_UNMAPPED } from './swap-cache.js';
 import { assertCacheFolio, assertEntryRange } from './validate.js';
 
@@ -189,12 +189,6 @@ export function folioPutSwap(si: SwapDevice, sub: FolioSubrange): void {
 }
 
 /**
- * swap_dup_entry_direct() (v7.0; fork's copy_nonpresent_pte): +1 on one slot
- * that already has count ≥ 1 (the caller holds the PTL of a swap PTE that
- * references it). Returns 0 or −ENOMEM (fork turns it into −EIO and retries
- * after a GFP_KERNEL allocation: pass gfp 'kernel' for that retry).
- */
-/**
  * @internal folio_dup_swap(folio, page, nr), unchecked: the caller holds the
  * folio lock and the folio is in this device's swap cache (same events as
  * `folioDupSwap`, no FolioSubrange).
@@ -203,25 +197,30 @@ export function folioDupSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: n
   const off = (folio.fa[folio.fb + F_SWAP]! & SWP_OFFSET_MASK) + firstPage;
   const inj = si.faults.dupEnomem;
   if (inj === false || inj === 0) {
-    // The per-PTE unmap's common case, inline: one slot whose count has room
-    // in its byte. The same charges in the same order as clusterLock() +
-    // dupSlotsInline() + clusterUnlock(). The cluster's lock id exists (the
-    // allocator took the lock to bind the folio) and its table too (the
-    // folio's slots are in use).
+    // The unmap's common case, inline (one slot per PTE, or a sub-batch):
+    // every count of the range is in its byte with room. The same charges in
+    // the same order as clusterLock() + dupSlotsInline() + clusterUnlock().
+    // The cluster's lock id exists (the allocator took the lock to bind the
+    // folio) and its table too (the folio's slots are in use).
     const c = off >>> si.clusterShift;
     const id = si.ciLock[c]!;
-    if (nr === 1 && id >= 0) {
+    if (id >= 0 && si.countModel === 'extend') {
       const map = si.ciMap[c]!;
       const i = off & (si.clusterSize - 1);
-      const m = map[i]!;
-      if ((m & COUNT_CONTINUED) === 0 && (m & SWAP_COUNT_MASK) < si.inlineLimit && si.countModel === 'extend') {
-        const ledger = si.ledger;
-        ledger.lock(id); // throws (EDEADLK) before anything changed, as clusterLock
-        ledger.charge(EV.SWAP_CLUSTER_OP);
-        map[i] = m + 1;
-        ledger.charge(EV.SWAP_SLOT_UPDATE);
-        ledger.unlock(id);
-        return 0;
+      if (nr !== 1) {
+        if (dupRangeInline(si, id, map, i, nr)) return 0;
+      } else {
+        // The per-PTE unmap: one slot, no loop.
+        const m = map[i]!;
+        if ((m & COUNT_CONTINUED) === 0 && (m & SWAP_COUNT_MASK) < si.inlineLimit) {
+          const ledger = si.ledger;
+          ledger.lock(id); // throws (EDEADLK) before anything changed, as clusterLock
+          ledger.charge(EV.SWAP_CLUSTER_OP);
+          map[i] = m + 1;
+          ledger.charge(EV.SWAP_SLOT_UPDATE);
+          ledger.unlock(id);
+          return 0;
+        }
       }
     }
     return si.countModel === 'extend' ? swapDupEntriesCluster(si, off, nr, 'atomic', false) : swapDuplicateRetry(si, off, nr, 'atomic', false);
@@ -230,11 +229,39 @@ export function folioDupSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: n
   return si.countModel === 'extend' ? swapDupEntriesCluster(si, off, nr, 'atomic', inject) : swapDuplicateRetry(si, off, nr, 'atomic', inject);
 }
 
+/**
+ * folioDupSwapUnchecked's sub-batch: when every count of [i, i + nr) of the
+ * cluster (lock `id`, count bytes `map`) is in its byte with room, take the
+ * lock, raise them all, drop it and return true; else change and charge
+ * nothing and return false.
+ */
+function dupRangeInline(si: SwapDevice, id: number, map: Uint8Array, i: number, nr: number): boolean {
+  const end = i + nr;
+  const lim = si.inlineLimit;
+  for (let k = i; k < end; k++) {
+    const m = map[k]!;
+    if ((m & COUNT_CONTINUED) !== 0 || (m & SWAP_COUNT_MASK) >= lim) return false;
+  }
+  const ledger = si.ledger;
+  ledger.lock(id); // throws (EDEADLK) before anything changed, as clusterLock
+  ledger.charge(EV.SWAP_CLUSTER_OP);
+  for (let k = i; k < end; k++) map[k]!++;
+  chargeSlotUpdates(si, nr);
+  ledger.unlock(id);
+  return true;
+}
+
 /** @internal folio_put_swap, unchecked: as `folioDupSwapUnchecked`; the slots were duplicated by the caller. */
 export function folioPutSwapUnchecked(si: SwapDevice, folio: Folio, firstPage: number, nr: number): void {
   swapPutEntriesCluster(si, swpOffset(folioSwapEntry(folio)) + firstPage, nr, false);
 }
 
+/**
+ * swap_dup_entry_direct() (v7.0; fork's copy_nonpresent_pte): +1 on one slot
+ * that already has count ≥ 1 (the caller holds the PTL of a swap PTE that
+ * references it). Returns 0 or −ENOMEM (fork turns it into −EIO and retries
+ * after a GFP_KERNEL allocation: pass gfp 'kernel' for that retry).
+ */
 export function swapDupEntryDirect(si: SwapDevice, entry: SwpEntry, gfp: SwapGfp = 'atomic'): 0 | NegENOMEM {
   const fn = 'swapDupEntryDirect';
   const off = assertEntryRange(fn, si, entry, 1);

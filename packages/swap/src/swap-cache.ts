@@ -94,16 +94,19 @@ export function swapCacheDelLocked(si: SwapDevice, c: number, folio: Folio, off:
   const nr = folio.nr;
   const i = off & (si.clusterSize - 1);
   const end = i + nr;
-  const b = i;
   const table = si.ciCached[c]!;
   const map = si.ciMap[c]!;
-  for (let k = b; k < b + nr; k++) table[k] = -1;
   const sh = shadow !== 0 ? (si.ciShadow[c] ??= new Uint32Array(si.clusterSize)) : (si.ciShadow[c] ?? null);
   if (sh !== null) for (let k = i; k < end; k++) sh[k] = shadow;
-  if (si.countModel === 'legacy') for (let k = b; k < b + nr; k++) map[k] = map[k]! & ~SWAP_HAS_CACHE;
-  // Which slots are still counted (slotCount, read flat from the count bytes).
+  if (si.countModel === 'legacy') for (let k = i; k < end; k++) map[k] = map[k]! & ~SWAP_HAS_CACHE;
+  // Unbind each slot and see whether it is still counted (slotCount, read
+  // flat from the count byte), in one pass.
   let swapped = 0;
-  for (let k = 0; k < nr; k++) if (countOf(si, c, map[b + k]!, i + k) !== 0) swapped++;
+  for (let k = i; k < end; k++) {
+    table[k] = -1;
+    const m = map[k]!;
+    if ((m & COUNT_CONTINUED) === 0 ? m !== SWAP_MAP_BAD && (m & SWAP_COUNT_MASK) !== 0 : si.ext[c]![k] !== 0) swapped++;
+  }
   const ledger = si.ledger;
   ledger.charge(EV.SWAP_SLOT_UPDATE, nr);
   // folio->swap = 0 and folio_clear_swapcache() (one ATOMIC_RMW) on the live folio's words.
@@ -118,12 +121,6 @@ export function swapCacheDelLocked(si: SwapDevice, c: number, folio: Folio, off:
   } else if (swapped !== nr) {
     for (let s = off; s < off + nr; s++) if (slotCount(si, s) === 0) swapEntriesFree(si, c, s, 1);
   }
-}
-
-/** slotCount() of index `k` of cluster `c` whose count byte is `m`. */
-function countOf(si: SwapDevice, c: number, m: number, k: number): number {
-  if ((m & COUNT_CONTINUED) === 0) return m === SWAP_MAP_BAD ? 0 : m & SWAP_COUNT_MASK;
-  return si.ext[c]![k]!;
 }
 
 /** Result of swapCacheAddFolio. */
