@@ -4,7 +4,7 @@ import { Machine, PageTables, TlbUnmapBatch, archProfile } from '@foliolab/paget
 import { createRmap, type RmapState } from '@foliolab/rmap';
 import { SwapDevice } from '@foliolab/swap';
 import { MTHP_ORDER, MTHP_SIZES, type InjectName, type ResolvedConfig } from './config.js';
-import { PAGE_SIZE } from './consts.js';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './consts.js';
 import type { Proc } from './proc.js';
 import type { TtuControl } from './ttu.js';
 import { EngineStats } from './stats.js';
@@ -158,7 +158,9 @@ export class Kernel {
 
   /** update_hiwater_rss(mm). */
   updateHiwaterRss(p: Proc): void {
-    const rss = p.rssPages;
+    // p.rssPages, read without the getter: this runs once per unmapped PTE.
+    const r = p.rss;
+    const rss = r[MM_FILEPAGES]! + r[MM_ANONPAGES]! + r[MM_SHMEMPAGES]!;
     if (rss > p.hiwaterRss) p.hiwaterRss = rss;
   }
 

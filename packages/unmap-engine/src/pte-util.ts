@@ -112,8 +112,15 @@ const TWO20 = 1 << 20;
  * mkSwapPte.
  */
 export function swapPteInto(out: PteBits, type: number, offset: number, exclusive: boolean, uffdWp: boolean): PteBits {
-  out.lo = ((type << 6) | ((offset % TWO20) << 12) | (exclusive ? 4 : 0) | (uffdWp ? 8 : 0)) >>> 0;
-  out.hi = Math.floor(offset / TWO20) >>> 0;
+  const bits = (type << 6) | (exclusive ? 4 : 0) | (uffdWp ? 8 : 0);
+  if (offset <= 0x7fffffff) {
+    // An int32 offset (every real swap device): integer bit operations, no float divide.
+    out.lo = (bits | ((offset & 0xfffff) << 12)) >>> 0;
+    out.hi = offset >>> 20;
+  } else {
+    out.lo = (bits | ((offset % TWO20) << 12)) >>> 0;
+    out.hi = Math.floor(offset / TWO20) >>> 0;
+  }
   return out;
 }
 
