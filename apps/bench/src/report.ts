@@ -7,6 +7,8 @@ export interface BenchRow {
   ptesPerSec: number;
   /** Mean wall time of one iteration, ms. */
   meanMs: number;
+  /** Median wall time of one iteration, ms (robust to a stray slow sample). */
+  medianMs: number;
   /** Relative margin of error of the mean latency, %. */
   rmePct: number;
   samples: number;
@@ -24,6 +26,7 @@ export function rowsOf(bench: Bench, ptesPerIter: number, targets: Record<string
       name: task.name,
       ptesPerSec: ptesPerIter / (meanMs / 1000),
       meanMs,
+      medianMs: r.latency.p50,
       rmePct: r.latency.rme,
       samples: r.latency.samplesCount,
       ...(targets[task.name] !== undefined ? { target: targets[task.name] } : {}),
