@@ -1,4 +1,4 @@
-import { ChromeTraceSink, EV, Ledger } from '@foliolab/ledger';
+import { EV } from '@foliolab/ledger';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,27 +10,21 @@ import {
   PUD_SIZE,
   PageTables,
   TlbUnmapBatch,
-  archProfile,
   clearYoungDirtyPtes,
-  fixedSizeFolios,
   flushTlbRange,
   getAndClearFullPtes,
   internalFlushTlbRange,
   internalPmdpGet,
   internalSetSwapPtes,
   internalSetTlbUbcFlushPending,
-  makeUserPte,
   mkSwapPte,
   pmdpGet,
   pokePte,
   pteBits,
   ptepGet,
   setPteAt,
-  setPtes,
   setTlbUbcFlushPending,
   tlbStaleVas,
-  type ArchName,
-  type PteTable,
 } from './index.js';
 
 /*
@@ -41,57 +35,7 @@ import {
  * Each property builds two identical mms and runs one path on each.
  */
 
-const VA0 = 0x4000_0000;
-const PFN0 = 0x2000;
-const PROFILES: readonly ArchName[] = ['arm64-contpte', 'arm64-nocont', 'x86'];
-
-interface World {
-  ledger: Ledger;
-  machine: Machine;
-  mm: PageTables;
-  table: PteTable;
-  sink: ChromeTraceSink | null;
-}
-
-/**
- * One PTE table whose 16-slot blocks are, by `kinds`: 0 none, 1 a 64K folio
- * mapped with one set_ptes (a contpte block where the profile folds), 2 the
- * same folio mapped one PTE at a time with slot 3 read-only (so it never
- * folds), 3 swap entries.
- */
-function world(profile: ArchName, kinds: readonly number[], trackTlb: boolean, trace: boolean): World {
-  const ledger = new Ledger();
-  const machine = new Machine({ profile: archProfile(profile), ledger });
-  const mm = new PageTables(machine, { folios: fixedSizeFolios(16), trackTlb });
-  const table = mm.pteAlloc(VA0);
-  const swp = pteBits();
-  kinds.forEach((kind, b) => {
-    const p = makeUserPte(PFN0 + 16 * b, { write: true, young: (b & 1) === 0, dirty: (b & 2) === 0 });
-    if (kind === 1) setPtes(table, 16 * b, p.lo, p.hi, 16);
-    if (kind === 2) {
-      for (let k = 0; k < 16; k++) {
-        const q = makeUserPte(PFN0 + 16 * b + k, { write: k !== 3, young: (k & 1) === 0, dirty: (b & 2) === 0 });
-        setPtes(table, 16 * b + k, q.lo, q.hi, 1);
-      }
-    }
-    if (kind === 3) for (let k = 0; k < 16; k++) pokePte(table, 16 * b + k, mkSwapPte(swp, 1, 100 + 16 * b + k).lo, swp.hi);
-  });
-  ledger.reset();
-  let sink: ChromeTraceSink | null = null;
-  if (trace) {
-    sink = new ChromeTraceSink();
-    ledger.setTrace(sink);
-  }
-  return { ledger, machine, mm, table, sink };
-}
-
-function expectSame(a: World, b: World): void {
-  expect(Array.from(b.table.lo)).toEqual(Array.from(a.table.lo));
-  expect(Array.from(b.table.hi)).toEqual(Array.from(a.table.hi));
-  expect(Array.from(b.ledger.counts)).toEqual(Array.from(a.ledger.counts));
-  expect(tlbStaleVas(b.mm)).toEqual(tlbStaleVas(a.mm));
-  expect(b.sink?.events ?? null).toEqual(a.sink?.events ?? null);
-}
+import { PROFILES, VA0, expectSame, world } from './test-world.js';
 
 const kindsArb = fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 32, maxLength: 32 });
 const setupArb = fc.record({
