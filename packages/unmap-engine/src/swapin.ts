@@ -44,7 +44,7 @@ import { uffdArmed, reserveAllows } from './fault.js';
 import { allocAnonFolio } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { lruAdd } from './lru.js';
-import { mkPte, pmdAddrEnd, pteIdx, mkwrite } from './pte-util.js';
+import { mkPte, pmdAddrEnd, pteIdx, mkwrite, swapPteInto } from './pte-util.js';
 import type { Proc } from './proc.js';
 import type { Vma } from './vma.js';
 
@@ -63,7 +63,15 @@ const pte = pteBits();
 const want = pteBits();
 const cur = pteBits();
 
-/** swap_pte_batch(): consecutive swap PTEs with offset + 1 and identical swp bits; ≤ max. Charged reads. */
+/**
+ * swap_pte_batch(): consecutive swap PTEs with offset + 1 and identical swp
+ * bits; ≤ max. Charged reads. [I] A none first PTE (reached through
+ * can_swapin_thp when the range starts at slot 0) is no swap entry here, so
+ * the batch stops at the next PTE. In the kernel, pte_next_swp_offset() of
+ * a none PTE is (0, 1), which a run of offsets 1, 2, … could match. The
+ * large swap-in would then cover the header slot, where swapcache_prepare()
+ * fails. The model does not follow that path (not checked against v7.0).
+ */
 export function swapPteBatch(t: PteTable, i: number, max: number): number {
   ptepGet(t, i, cur);
   const lo0 = cur.lo & 0xfff;
@@ -83,7 +91,11 @@ function canSwapinThp(si: SwapDevice, t: PteTable, hIdx: number, idx: number, nr
   const type = softleafType(orig.lo, orig.hi);
   const off = softleafOffset(orig.lo, orig.hi) - idx;
   if (off < 0) return false;
-  mkSwapPte(want, type, off, pteSwpExclusive(orig.lo, orig.hi), pteSwpUffdWp(orig.lo, orig.hi));
+  // pte_move_swp_offset(orig_pte, -idx), unchecked. Offset 0 (the header
+  // slot) is a legal result here. On arm64, (type 0, offset 0) with no soft
+  // bits encodes as pte_none, so a none head PTE is pte_same() to it, as in
+  // the kernel.
+  swapPteInto(want, type, off, pteSwpExclusive(orig.lo, orig.hi), pteSwpUffdWp(orig.lo, orig.hi));
   ptepGet(t, hIdx, cur);
   if (cur.lo !== want.lo || cur.hi !== want.hi) return false;
   if (swapPteBatch(t, hIdx, nr) !== nr) return false;
