@@ -75,6 +75,7 @@ export {
   pteMkdirty,
   pteWrprotect,
   pteMkwrite,
+  pteMkwriteNovma,
   pteMkold,
   pteMkyoung,
   pteMkuffdWp,

@@ -22,6 +22,7 @@ import {
   pteMkold,
   pteMkuffdWp,
   pteMkwrite,
+  pteMkwriteNovma,
   pteMkyoung,
   pteNone,
   ptePfn,
@@ -156,5 +157,15 @@ describe('§2 bit operations', () => {
     expect(pteWrite(p.lo, p.hi)).toBe(false);
     // it was hw-dirty (WRITE && !RDONLY), so wrprotect kept it dirty
     expect(pteDirty(p.lo, p.hi)).toBe(true);
+  });
+
+  it('pte_mkwrite_novma (arm64 since Oct 2025) keeps a clean entry clean and makes a sw-dirty one hw-writable', () => {
+    const clean = pteMkwriteNovma(pteWrprotect(makeUserPte(1, { write: true })));
+    expect(pteWrite(clean.lo, clean.hi)).toBe(true);
+    expect(clean.lo & PTE_RDONLY).toBe(PTE_RDONLY);
+    expect(pteDirty(clean.lo, clean.hi)).toBe(false);
+    const dirty = pteMkwriteNovma(pteWrprotect(makeUserPte(1, { write: true, dirty: true })));
+    expect(pteWrite(dirty.lo, dirty.hi) && (dirty.lo & PTE_RDONLY) === 0).toBe(true);
+    expect(pteDirty(dirty.lo, dirty.hi)).toBe(true);
   });
 });

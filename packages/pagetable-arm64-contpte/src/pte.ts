@@ -199,10 +199,24 @@ export function pteWrprotect(p: PteBits): PteBits {
   return p;
 }
 
-/** `pte_mkwrite_novma`: set WRITE, clear RDONLY. */
+/** `pte_mkwrite_novma` as the spec's table gives it: set WRITE, clear RDONLY. */
 export function pteMkwrite(p: PteBits): PteBits {
   p.hi = (p.hi | PTE_HI_WRITE) >>> 0;
   p.lo = (p.lo & ~PTE_RDONLY) >>> 0;
+  return p;
+}
+
+/**
+ * arm64 `pte_mkwrite_novma` since Huang Ying's "arm64, mm: avoid always
+ * making PTE dirty in pte_mkwrite()" (Oct 2025, reviewed by Catalin
+ * Marinas): set WRITE, and clear RDONLY only for a software-dirty entry. A
+ * clean writable entry stays WRITE|RDONLY, so it is still clean. The older
+ * form, `pteMkwrite`, makes every entry it touches look hardware-dirty.
+ * What the engine and the FPB_MERGE_WRITE batch use.
+ */
+export function pteMkwriteNovma(p: PteBits): PteBits {
+  p.hi = (p.hi | PTE_HI_WRITE) >>> 0;
+  if ((p.hi & PTE_HI_DIRTY) !== 0) p.lo = (p.lo & ~PTE_RDONLY) >>> 0;
   return p;
 }
 

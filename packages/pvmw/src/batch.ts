@@ -8,7 +8,7 @@ import {
   pteMkclean,
   pteMkdirty,
   pteMkold,
-  pteMkwrite,
+  pteMkwriteNovma,
   pteMkyoung,
   ptePfn,
   ptePresent,
@@ -142,7 +142,7 @@ export function folioPteBatchFlagsUnchecked(
     pteSetPfn(expected, pfn0 + nr + c);
     nr += c;
   }
-  if (anyWritable) pteMkwrite(pte);
+  if (anyWritable) pteMkwriteNovma(pte);
   if (anyYoung) pteMkyoung(pte);
   if (anyDirty) pteMkdirty(pte);
   return nr < maxNr ? nr : maxNr;
