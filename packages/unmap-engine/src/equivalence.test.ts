@@ -123,3 +123,25 @@ describe('ALLOWED_DIFFERENCES', () => {
     expect(isAllowedDifference('processes.0.ptes.1.write', 'per-pte', 'batched')).toBe(false);
   });
 });
+
+describe('fork of clean writable PTEs (arm64 pte_mkwrite_novma since Oct 2025)', () => {
+  for (const policy of POLICIES) {
+    it(`${policy}: the child's PTEs stay clean, and a lazyfree folio shared after fork is discarded by reclaim`, () => {
+      // 32K: not a contpte block, so folio_pte_batch walks entries 1..7 and merges their WRITE into the first
+      const e = new Engine({ policy, mthp: { '32K': 'always' } });
+      const pid = e.createProcess();
+      e.mmap(pid, { addr: A, len: 4 * K64 });
+      e.write(pid, A, K64);
+      e.madvise(pid, A, K64, 'free'); // clean and lazyfree: PTEs WRITE|RDONLY, PG_dirty and PG_swapbacked clear
+      const child = e.fork(pid);
+      const ptes = (p: number) => e.dump().processes.find((x) => x.pid === p)!.ptes;
+      expect(ptes(child).map((p) => [p.kind, p.dirty, p.write])).toEqual(Array(16).fill(['present', false, false]));
+      // try_to_unmap_one: a clean lazyfree folio with refcount == 1 + mapcount is discarded from both mms.
+      e.reclaim({ kind: 'proactive' });
+      expect(ptes(pid)).toEqual([]);
+      expect(ptes(child)).toEqual([]);
+      expect(e.dump().stats.vmstat.pglazyfreed).toBe(16);
+      expect(e.checkInvariants().violations).toEqual([]);
+    });
+  }
+});

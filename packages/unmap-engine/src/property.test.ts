@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FoliolabError } from '@foliolab/ledger';
-import { Engine, diffStates, type Policy } from './index.js';
+import { Engine, diffStates, type Policy, type StateV1 } from './index.js';
 
 /*
  * DESIGN.md §State: invariants run after every step. A random sequence of
@@ -169,4 +169,43 @@ describe('random operation sequences keep every invariant and lose no data', () 
       expect(stats.accepted / stats.total).toBeGreaterThan(0.5);
     });
   }
+});
+
+/*
+ * DESIGN.md §Policies, "for any scenario": the same random sequence ends in
+ * the same state under all three policies, up to ALLOWED_DIFFERENCES, and
+ * each call is accepted or rejected alike.
+ */
+function runAll(policy: Policy, ops: Op[], mthp: '16K' | '64K', mode: 'legacy' | 'mm_id', arch: 'arm64-contpte' | 'arm64-nocont' | 'x86'): { dump: StateV1; rejected: string[] } {
+  const e = new Engine({ policy, arch, mapcountMode: mode, mthp: { [mthp]: 'always', '32K': 'always' }, memory: 16 * MB, swap: 16 * MB });
+  const w: World = { e, pids: [e.createProcess()], pins: [] };
+  for (let s = 0; s < 4; s++) e.mmap(w.pids[0]!, { addr: BASE + s * SLOT, len: 64 * PAGE });
+  const rejected: string[] = [];
+  for (const [i, op] of ops.entries()) {
+    try {
+      apply(w, op);
+    } catch (err) {
+      if (!(err instanceof FoliolabError) || err.code === 'EINVARIANT') throw err;
+      rejected.push(`${i} ${op.t} ${err.code}`);
+    }
+  }
+  return { dump: e.dump(), rejected };
+}
+
+describe('random operation sequences end in equivalent states under the three policies', () => {
+  it('per-pte, mainline and batched agree up to ALLOWED_DIFFERENCES', () => {
+    const policies = ['per-pte', 'mainline', 'batched'] as const;
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 5, maxLength: Number(process.env.PROP_LEN ?? 35) }), fc.constantFrom('16K' as const, '64K' as const), fc.constantFrom('legacy' as const, 'mm_id' as const), fc.constantFrom('arm64-contpte' as const, 'arm64-nocont' as const, 'x86' as const), (ops, mthp, mode, arch) => {
+        const runs = policies.map((p) => runAll(p, ops, mthp, mode, arch));
+        for (let i = 0; i < 3; i++) {
+          for (let j = i + 1; j < 3; j++) {
+            expect(runs[j]!.rejected, `${policies[i]} vs ${policies[j]}: rejected calls`).toEqual(runs[i]!.rejected);
+            expect(diffStates(runs[i]!.dump, runs[j]!.dump, [policies[i]!, policies[j]!]), `${policies[i]} vs ${policies[j]}`).toEqual([]);
+          }
+        }
+      }),
+      { numRuns: Number(process.env.PROP_DIFF_RUNS ?? 40), seed: Number(process.env.PROP_SEED ?? 20260725) },
+    );
+  });
 });

@@ -23,6 +23,7 @@ import {
   pteSwDirty,
   type PteBits,
   type PteTable,
+  pteMkwriteNovma,
 } from '@foliolab/pagetable-arm64-contpte';
 import { PAGE_SIZE, PMD_SIZE, VM_READ } from './consts.js';
 import type { Vma } from './vma.js';
@@ -88,18 +89,8 @@ export function pteModify(p: PteBits, vmFlags: number): PteBits {
   return p;
 }
 
-/**
- * arm64 `pte_mkwrite_novma`: set WRITE, and clear RDONLY only when the entry
- * is already software-dirty — a clean writable entry stays WRITE|RDONLY
- * (hardware DBM makes it dirty on the first write). The page-table package's
- * pteMkwrite clears RDONLY unconditionally (its spec table), which would make
- * every newly writable PTE look dirty; the engine uses this one.
- */
-export function mkwrite(p: PteBits): PteBits {
-  p.hi = (p.hi | PTE_HI_WRITE) >>> 0;
-  if ((p.hi & PTE_HI_DIRTY) !== 0) p.lo = (p.lo & ~PTE_RDONLY) >>> 0;
-  return p;
-}
+/** arm64 `pte_mkwrite_novma`: the page-table package's current form (a clean entry stays clean). */
+export const mkwrite = pteMkwriteNovma;
 
 const TWO20 = 1 << 20;
 

@@ -174,7 +174,7 @@ describe('§7.8 / §7.9 pinned folios', () => {
     const after = dumpOk(e);
     const diff = diffStates(before, after).filter((x) => !x.path.startsWith('stats.'));
     // Only PTE A/D/cont may move (§7.8: "batched clears and restores all 16, with merged dirty/young [I]") and the activation.
-    for (const x of diff) expect(x.path).toMatch(/ptes\.\d+\.(dirty|young|cont)$|folios\.0\.flags$/);
+    for (const x of diff) expect(x.path).toMatch(/ptes\.\d+\.(dirty|young|cont)$|folios\.0\.flags\.active$/);
     expect(folioMappedAt(after, pid, A).flags).toContain('active');
     expect(ptesIn(after, pid, A, 16).every((p) => p?.kind === 'present' && p.write)).toBe(true);
   });
