@@ -54,35 +54,36 @@ export const ALLOWED_DIFFERENCES: readonly AllowedDifference[] = Object.freeze([
   },
   {
     path: 'stats.mthp.*.split_deferred',
-    policies: ['per-pte'],
+    policies: ['per-pte', 'mainline'],
     reason:
       'removing the rmap of a fully mapped large folio one PTE at a time makes it look partially mapped after the first removal and queues it ' +
       'for deferred split (seed 001, Ryan Roberts 2023); one folio_remove_rmap_ptes(nr) sees the final state and queues nothing. Swap-cache ' +
-      'folios are exempt (deferred_split_folio returns early), so this shows in per-PTE zap and per-PTE lazyfree unmap.',
+      'folios are exempt (deferred_split_folio returns early), so this shows in per-PTE zap and per-PTE lazyfree unmap. Mainline unmaps a ' +
+      'lazyfree folio one PTE at a time too in a uffd-wp VMA (folio_unmap_pte_batch returns 1 there), so it queues as per-pte does.',
   },
   {
     path: 'stats.mthp.*.nr_anon_partially_mapped',
-    policies: ['per-pte'],
+    policies: ['per-pte', 'mainline'],
     reason: 'the spurious per-PTE enqueue above sets PG_partially_mapped; it stays set while something other than a mapping keeps the folio alive (a GUP reference).',
   },
   {
     path: 'folios.*.deferredSplit',
-    policies: ['per-pte'],
+    policies: ['per-pte', 'mainline'],
     reason: 'a folio spuriously queued by a per-PTE unmap stays on the deferred list until it is freed or split.',
   },
   {
     path: 'folios.*.partiallyMapped',
-    policies: ['per-pte'],
+    policies: ['per-pte', 'mainline'],
     reason: 'PG_partially_mapped of a spuriously queued folio (see split_deferred).',
   },
   {
     path: 'folios.*.flags.partially_mapped',
-    policies: ['per-pte'],
+    policies: ['per-pte', 'mainline'],
     reason: 'PG_partially_mapped of a spuriously queued folio (see split_deferred).',
   },
   {
     path: 'stats.vmstat.split_queue_len',
-    policies: ['per-pte'],
+    policies: ['per-pte', 'mainline'],
     reason: 'length of the deferred split queue holding spuriously queued folios (see split_deferred).',
   },
 ]);

@@ -198,7 +198,12 @@ describe('random operation sequences end in equivalent states under the three po
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 5, maxLength: Number(process.env.PROP_LEN ?? 35) }), fc.constantFrom('16K' as const, '64K' as const), fc.constantFrom('legacy' as const, 'mm_id' as const), fc.constantFrom('arm64-contpte' as const, 'arm64-nocont' as const, 'x86' as const), (ops, mthp, mode, arch) => {
         const runs = policies.map((p) => runAll(p, ops, mthp, mode, arch));
-        for (let i = 0; i < 3; i++) {
+        // A lazyfree folio that turns out dirty part-way through an unmap diverges by design. Per-pte has already
+        // discarded the clean PTEs it met before the dirty one (the pre-batching kernel). The batched lazyfree unmap
+        // (mainline and batched) aborts the whole batch. So after any lazyfree failure only mainline and batched
+        // are compared.
+        const lazyfreeFail = runs.some((r) => (r.dump.stats.reclaim.nr_lazyfree_fail ?? 0) > 0);
+        for (let i = lazyfreeFail ? 1 : 0; i < 3; i++) {
           for (let j = i + 1; j < 3; j++) {
             expect(runs[j]!.rejected, `${policies[i]} vs ${policies[j]}: rejected calls`).toEqual(runs[i]!.rejected);
             expect(diffStates(runs[i]!.dump, runs[j]!.dump, [policies[i]!, policies[j]!]), `${policies[i]} vs ${policies[j]}`).toEqual([]);
