@@ -106,6 +106,54 @@ describe('folio_alloc_swap: contiguous, aligned, one cluster (folio-rmap-swap.md
     expect(checkSwapInvariants(si)).toEqual([]);
   });
 
+  it('a cluster emptied by a free is not reused through the per-CPU hint: the next allocation takes the head of the free list', () => {
+    // 7.2.13 mm/swapfile.c:__free_cluster frees the cluster's swap table and
+    // appends it to free_clusters; swap_alloc_fast then finds the hint's
+    // cluster !cluster_is_usable (no table, cluster_table_is_alloced) and
+    // swap_alloc_slow → cluster_alloc_swap_entry takes nonfull[4] (empty),
+    // then the head of free_clusters: cluster 2 (1024), not cluster 1 again.
+    const { mm, si } = makeRig();
+    const f = anonFolio(mm, 4);
+    expect(folioAllocSwap(si, f)).toBe(0);
+    expect(offsetOf(f)).toBe(512); // cluster 0 (header) is order 0's: the first 64K folio gets cluster 1
+    expect(swapSnapshot(si).pcpOffset[4]).toBe(528);
+    swapCacheDelFolio(si, f); // counts 0: the 16 slots are freed, cluster 1 is empty
+    expect(swapSnapshot(si).clusters.free).toBe(3);
+    const g = anonFolio(mm, 4);
+    expect(folioAllocSwap(si, g)).toBe(0);
+    expect(offsetOf(g)).toBe(1024);
+    expect(swapSnapshot(si).pcpOffset[4]).toBe(1040);
+    expect(checkSwapInvariants(si)).toEqual([]);
+  });
+
+  it('a cluster emptied by the reclaim of its last cache-only folio is given up; the allocation moves on to the free list', () => {
+    // 7.2.13 mm/swapfile.c:cluster_reclaim_range: the reclaim frees the last
+    // slots, __free_cluster frees the table and puts the cluster on the free
+    // list (tail), so cluster_is_usable() fails (no table): usable = false,
+    // alloc_swap_scan_cluster gives up; cluster_alloc_swap_entry then takes
+    // the head of free_clusters, cluster 3 (1536).
+    const { mm, si } = makeRig({ nrSlots: 2048 });
+    const fs: Folio[] = [];
+    for (let k = 0; k < 32; k++) {
+      const f = anonFolio(mm, 4);
+      expect(folioAllocSwap(si, f)).toBe(0);
+      fs.push(f);
+    }
+    expect(swapSnapshot(si).pcpOffset[4]).toBe(0); // cluster 1 is full
+    for (const f of fs.slice(1)) swapCacheDelFolio(si, f); // cluster 1 keeps the folio at 512 → nonfull[4]
+    __folioClearLocked(fs[0]!); // cache-only (count 0) and unlocked: reclaimable
+    for (let k = 0; k < 511; k++) expect(folioAllocSwap(si, anonFolio(mm, 0))).toBe(0); // cluster 0 full
+    const pmd = anonFolio(mm, 9);
+    expect(folioAllocSwap(si, pmd)).toBe(0);
+    expect(offsetOf(pmd)).toBe(1024); // cluster 2
+    expect(si.nrSwapPages * 2 < si.totalSwapPages).toBe(true); // vm_swap_full()
+    const g = anonFolio(mm, 4);
+    expect(folioAllocSwap(si, g)).toBe(0);
+    expect(inCache(mm, fs[0]!)).toBe(false); // TTRS_ANYWAY reclaimed it
+    expect(offsetOf(g)).toBe(1536);
+    expect(checkSwapInvariants(si)).toEqual([]);
+  });
+
   it('fails with −ENOMEM, changing nothing, when no aligned run is free; the caller counts the fallback', () => {
     // 1024 slots = cluster 0 (header, order 0) + cluster 1. A PMD folio fills cluster 1.
     const { mm, si } = makeRig({ nrSlots: 1024 });

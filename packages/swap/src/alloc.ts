@@ -1,7 +1,7 @@
 import { FoliolabError } from '@foliolab/ledger';
 import { F_SWAP, FLAG, type Folio } from '@foliolab/folio-flags';
 import { NEG_EAGAIN, NEG_ENOMEM, type NegEAGAIN, type NegENOMEM } from './errno.js';
-import { clusterAllocTable, injectFires, slotCached, slotCount, slotMap, vmSwapFull, type SwapDevice } from './device.js';
+import { injectFires, slotCached, slotCount, slotMap, vmSwapFull, type SwapDevice } from './device.js';
 import {
   LIST_FRAG,
   LIST_FREE,
@@ -48,10 +48,18 @@ const RECLAIM_UNUSABLE = 0;
 const RECLAIM_OK = 1;
 const RECLAIM_FAILED = 2;
 
-/** cluster_is_usable(): not full (nor discarding); order 0 anywhere, else empty or of the same order. */
+/**
+ * cluster_is_usable() (7.2.13 mm/swapfile.c:cluster_is_usable): not full (nor
+ * discarding), has its swap table, and then order 0 anywhere, else empty or of
+ * the same order. A cluster on the free list has no table (__free_cluster
+ * freed it; isolate_lock_cluster gives it one when it takes it off the list),
+ * so an emptied cluster is never reused through a stale per-CPU hint, nor
+ * after a reclaim that emptied it (cluster_reclaim_range: usable = false).
+ */
 function clusterIsUsable(si: SwapDevice, c: number, order: number): boolean {
   // clusterFlag(si, c) > FRAG: only FULL (no DISCARD here), read from the list id.
   if (si.ciList[c] === LIST_FULL) return false;
+  if (si.ciBase[c]! < 0) return false; // !cluster_table_is_alloced(ci)
   if (order === 0) return true;
   return si.ciCount[c] === 0 || si.ciOrder[c] === order;
 }
@@ -97,16 +105,15 @@ function clusterReclaimRange(si: SwapDevice, c: number, start: number, order: nu
 }
 
 /**
- * cluster_alloc_range() with a folio (v7.0): bind the folio in the same
- * cluster-lock section (counts stay 0), claim the cluster for the folio's order
- * if it was empty, ci->count += nr, swap_range_alloc(). An empty cluster gets
- * its swap table here (the kernel's isolate_lock_cluster() allocates it when
- * it takes the cluster off the free list; [I] the model allocates at the
- * first slot, which also covers an empty cluster reached through the per-CPU
- * hint).
+ * __swap_cluster_alloc_entries() with a folio (7.2.13
+ * mm/swapfile.c:__swap_cluster_alloc_entries): bind the folio in the same
+ * cluster-lock section (counts stay 0), claim the cluster for the folio's
+ * order if it was empty, ci->count += nr, swap_range_alloc(). The cluster
+ * has its swap table: an empty one got it when isolate_lock_cluster() took it
+ * off the free list (swap_cluster_populate), and cluster_is_usable() refuses
+ * a cluster without one.
  */
 function clusterAllocRange(si: SwapDevice, c: number, folio: Folio, off: number): void {
-  if (si.ciBase[c]! < 0) clusterAllocTable(si, c);
   swapCacheAddLocked(si, folio, off);
   if (si.ciCount[c] === 0) si.ciOrder[c] = folio.order;
   si.ciCount[c]! += folio.nr;

@@ -1,5 +1,5 @@
 import { EV } from '@foliolab/ledger';
-import { clusterFreeTable, zeromapSetRange, type SwapDevice } from './device.js';
+import { clusterAllocTable, clusterFreeTable, zeromapSetRange, type SwapDevice } from './device.js';
 import { CLUSTER_FLAG, LIST_FRAG, LIST_FREE, LIST_FULL, LIST_NONE, LIST_NONFULL } from './layout.js';
 
 /*
@@ -81,8 +81,10 @@ export function moveCluster(si: SwapDevice, c: number, list: number): void {
 }
 
 /**
- * @internal isolate_lock_cluster(): under si->lock, take the first cluster of
- * `list` off it and return it locked (flags NONE); −1 when the list is empty.
+ * @internal isolate_lock_cluster() (7.2.13 mm/swapfile.c): under si->lock,
+ * take the first cluster of `list` off it and return it locked (flags NONE);
+ * −1 when the list is empty. A cluster taken off the free list gets its swap
+ * table (swap_cluster_populate; the allocation cannot fail here).
  */
 export function isolateLockCluster(si: SwapDevice, list: number): number {
   si.ledger.lock(si.siLock);
@@ -92,6 +94,7 @@ export function isolateLockCluster(si: SwapDevice, list: number): number {
     listDel(si, c);
   }
   si.ledger.unlock(si.siLock);
+  if (c >= 0 && list === LIST_FREE && si.ciBase[c]! < 0) clusterAllocTable(si, c);
   return c;
 }
 
