@@ -25,7 +25,12 @@ export interface ArchProfile {
   readonly gatherVariant: GatherVariant;
   /** x86: other CPUs in mm_cpumask (drives deferral and IPIs). */
   readonly x86OtherCpus: number;
-  /** arm64 REPEAT_TLBI erratum: arch_tlbbatch_should_defer returns false. */
+  /**
+   * arm64 ARM64_WORKAROUND_REPEAT_TLBI: every broadcast TLBI completion (7.2.13
+   * arch/arm64/include/asm/tlbflush.h:__tlbi_sync_s1ish and _batch) repeats a
+   * `TLBI VALE1IS, 0` and a DSB ISH (__repeat_tlbi_sync). Deferral stays on:
+   * 7.2.13's arch_tlbbatch_should_defer returns true unconditionally.
+   */
   readonly repeatTlbiErratum: boolean;
 }
 

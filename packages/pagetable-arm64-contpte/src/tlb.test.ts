@@ -151,18 +151,29 @@ describe('§7 deferred reclaim flush (arm64)', () => {
     expect(batch.flushRequired).toBe(false);
   });
 
-  it('the REPEAT_TLBI erratum disables deferral', () => {
-    expect(archTlbbatchShouldDefer(makeMm('arm64-contpte', { repeatTlbiErratum: true }).mm)).toBe(false);
+  it('the REPEAT_TLBI erratum keeps deferral and repeats a TLBI + DSB ISH at each completion', () => {
+    // 7.2.13 arch/arm64/include/asm/tlbflush.h:arch_tlbbatch_should_defer returns true unconditionally;
+    // __tlbi_sync_s1ish{,_batch} → __repeat_tlbi_sync: `tlbi vale1is, 0; dsb ish` on the erratum.
+    const e = makeMm('arm64-contpte', { repeatTlbiErratum: true });
+    expect(archTlbbatchShouldDefer(e.mm)).toBe(true);
     expect(archTlbbatchShouldDefer(makeMm().mm)).toBe(true);
+    expect(cost(e.ledger, () => flushTlbPage(e.mm, VA0))).toEqual({ DSB_ISHST: 1, TLBI_VA: 1 + 1, DSB_ISH: 2 });
+    expect(cost(e.ledger, () => flushTlbMm(e.mm))).toEqual({ DSB_ISHST: 1, TLBI_ASID: 1, TLBI_VA: 1, DSB_ISH: 2 });
+    const batch = new TlbUnmapBatch(e.machine);
+    const v = makeUserPte(PFN0);
+    setTlbUbcFlushPending(batch, e.mm, v.lo, v.hi, VA0, VA0 + K);
+    expect(cost(e.ledger, () => tryToUnmapFlush(batch))).toEqual({ TLB_BATCH_FLUSH: 1, TLBI_VA: 1, DSB_ISH: 2 });
   });
 
-  it('flush_tlb_batched_pending: a DSB_ISH once per batched generation [I]', () => {
+  it('flush_tlb_batched_pending: a flush_tlb_mm once per batched generation', () => {
+    // 7.2.13 mm/rmap.c:flush_tlb_batched_pending: pending != flushed → flush_tlb_mm(mm) (arm64:
+    // dsb(ishst), TLBI ASIDE1IS, __tlbi_sync_s1ish) and an atomic_cmpxchg of mm->tlb_flush_batched.
     const { mm, ledger, machine } = makeMm();
     const batch = new TlbUnmapBatch(machine);
     const v = makeUserPte(PFN0);
     expect(cost(ledger, () => flushTlbBatchedPending(mm))).toEqual({});
     setTlbUbcFlushPending(batch, mm, v.lo, v.hi, VA0, VA0 + K);
-    expect(cost(ledger, () => flushTlbBatchedPending(mm))).toEqual({ DSB_ISH: 1, ATOMIC_TLBBATCH: 1 });
+    expect(cost(ledger, () => flushTlbBatchedPending(mm))).toEqual({ DSB_ISHST: 1, TLBI_ASID: 1, DSB_ISH: 1, ATOMIC_TLBBATCH: 1 });
     expect(cost(ledger, () => flushTlbBatchedPending(mm))).toEqual({});
   });
 });

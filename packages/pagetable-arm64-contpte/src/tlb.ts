@@ -70,6 +70,20 @@ export function dsbIsh(machine: Machine): void {
   machine.dsbGen++;
 }
 
+/**
+ * @internal `__tlbi_sync_s1ish(mm)` / `__tlbi_sync_s1ish_batch()` (7.2.13
+ * arch/arm64/include/asm/tlbflush.h): the DSB ISH that completes broadcast
+ * TLBIs, then `__repeat_tlbi_sync`: on the REPEAT_TLBI erratum one more
+ * `TLBI VALE1IS, 0` (no user-ASID copy) and DSB ISH.
+ */
+export function tlbiSyncS1ish(machine: Machine): void {
+  dsbIsh(machine);
+  if (machine.profile.repeatTlbiErratum) {
+    machine.ledger.charge(EV.TLBI_VA);
+    dsbIsh(machine);
+  }
+}
+
 function checkMm(fn: string, mm: PageTables): void {
   if (!(mm instanceof PageTables)) throw new FoliolabError('EINVAL', `${fn}: not a PageTables`, { mm: String(mm) });
 }
@@ -84,7 +98,10 @@ function x86FlushMmRange(mm: PageTables, start: number, end: number, all: boolea
   const remote = mm.profile.x86OtherCpus;
   const pages = (end - start) / PAGE_SIZE;
   const full = all || pages > X86_SINGLE_PAGE_FLUSH_CEILING;
-  // [I] Counted per CPU that executes the flush: the local CPU plus each remote one.
+  // 7.2.13 arch/x86/mm/tlb.c:flush_tlb_mm_range: flush_tlb_func runs on every CPU of mm_cpumask
+  // (flush_tlb_multi IPIs the remote ones; the local one flushes when the mm is loaded there) and
+  // issues one INVLPG per page, or a full flush above tlb_single_page_flush_ceiling (get_flush_tlb_info).
+  // Counted per CPU that executes it: the local CPU (the model's mm runs there) plus each remote one.
   if (full) l.charge(EV.X86_FLUSH_ALL, 1 + remote);
   else l.charge(EV.X86_INVLPG, pages * (1 + remote));
   if (remote > 0) l.charge(EV.X86_IPI, remote);
@@ -103,7 +120,7 @@ export function doFlushTlbMm(mm: PageTables): void {
   l.charge(EV.DSB_ISHST);
   l.charge(EV.TLBI_ASID, tlbiTimes(mm));
   tlbMarkAll(mm);
-  dsbIsh(mm.machine);
+  tlbiSyncS1ish(mm.machine);
 }
 
 /** @internal arm64 `flush_tlb_page_nosync`. Unchecked. */
@@ -121,7 +138,7 @@ export function doFlushTlbPageNosync(mm: PageTables, va: number): void {
 /** @internal `flush_tlb_page`: nosync + DSB_ISH on arm64. Unchecked. */
 export function doFlushTlbPage(mm: PageTables, va: number): void {
   doFlushTlbPageNosync(mm, va);
-  if (!mm.x86) dsbIsh(mm.machine);
+  if (!mm.x86) tlbiSyncS1ish(mm.machine);
 }
 
 /** @internal arm64 `__flush_tlb_range_nosync(mm, start, end, PAGE_SIZE, …)`. Unchecked. */
@@ -158,7 +175,7 @@ export function doFlushTlbRangeNosync(mm: PageTables, start: number, end: number
 /** @internal arm64 `__flush_tlb_range`: the nosync version plus DSB_ISH. Unchecked. */
 export function doFlushTlbRange(mm: PageTables, start: number, end: number): void {
   doFlushTlbRangeNosync(mm, start, end);
-  if (!mm.x86) dsbIsh(mm.machine);
+  if (!mm.x86) tlbiSyncS1ish(mm.machine);
 }
 
 /** `flush_tlb_page_nosync` (arm64 ≈v6.12): DSB_ISHST, TLBI_VA (×2 with KPTI). x86: `flush_tlb_page`. */

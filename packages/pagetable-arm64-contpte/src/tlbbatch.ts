@@ -3,13 +3,13 @@ import { checkVaRange } from './geometry.js';
 import type { Machine } from './profile.js';
 import { PTE_HI_DIRTY, PTE_HI_WRITE, PTE_PRESENT_INVALID, PTE_RDONLY, PTE_VALID } from './pte.js';
 import { PageTables } from './tables.js';
-import { doFlushTlbMm, doFlushTlbRangeNosync, dsbIsh } from './tlb.js';
+import { doFlushTlbMm, doFlushTlbRangeNosync, tlbiSyncS1ish } from './tlb.js';
 import { tlbMarkAll } from './tlbtrack.js';
 
 /*
  * Deferred TLB flushing in reclaim (spec §7): mm/rmap.c
  * set_tlb_ubc_flush_pending / try_to_unmap_flush{,_dirty} /
- * flush_tlb_batched_pending (≈v6.12+), with the arm64 and x86
+ * flush_tlb_batched_pending (7.2.13), with the arm64 and x86
  * arch_tlbbatch_* hooks.
  */
 
@@ -32,12 +32,14 @@ function checkBatch(fn: string, batch: TlbUnmapBatch, mm?: PageTables): void {
 }
 
 /**
- * `arch_tlbbatch_should_defer(mm)`. arm64: true unless the REPEAT_TLBI
- * erratum. x86: only if another CPU is in mm_cpumask.
+ * `arch_tlbbatch_should_defer(mm)`. arm64: true (7.2.13
+ * arch/arm64/include/asm/tlbflush.h: unconditional; the REPEAT_TLBI erratum
+ * is handled at each TLBI completion instead, see `tlbiSyncS1ish`). x86:
+ * only if another CPU is in mm_cpumask (arch/x86/include/asm/tlbflush.h).
  */
 export function archTlbbatchShouldDefer(mm: PageTables): boolean {
   if (mm.x86) return mm.profile.x86OtherCpus > 0;
-  return !mm.profile.repeatTlbiErratum;
+  return true;
 }
 
 /**
@@ -79,14 +81,20 @@ function x86TlbbatchAddPending(batch: TlbUnmapBatch, mm: PageTables): void {
 }
 
 /**
- * `arch_tlbbatch_flush`. arm64: one DSB_ISH (completes the TLBIs issued by
- * add_pending). x86: a full flush on every batched CPU — [I] counted as one
- * X86_FLUSH_ALL per CPU (local + x86OtherCpus) and an X86_IPI per remote CPU.
+ * `arch_tlbbatch_flush`. arm64 (7.2.13 arch/arm64/include/asm/tlbflush.h):
+ * `__tlbi_sync_s1ish_batch()`, one DSB_ISH completing the TLBIs issued by
+ * add_pending (plus the REPEAT_TLBI repeat). x86 (7.2.13
+ * arch/x86/mm/tlb.c:arch_tlbbatch_flush): a TLB_FLUSH_ALL flush_tlb_info run
+ * by flush_tlb_func on every CPU of the batch's cpumask — flush_tlb_multi
+ * IPIs the remote ones, the local CPU flushes itself when it is in the mask.
+ * Counted as one X86_FLUSH_ALL per CPU (the local one + x86OtherCpus: the
+ * model's mm runs on the local CPU) and one X86_IPI per remote CPU; without
+ * INVLPGB.
  */
 function archTlbbatchFlush(batch: TlbUnmapBatch): void {
   const m = batch.machine;
   if (m.profile.arch === 'arm64') {
-    dsbIsh(m);
+    tlbiSyncS1ish(m);
     return;
   }
   const remote = m.profile.x86OtherCpus;
@@ -114,16 +122,18 @@ export function tryToUnmapFlushDirty(batch: TlbUnmapBatch): void {
 }
 
 /**
- * `flush_tlb_batched_pending(mm)` (called under the PTL before zap/mprotect
- * touch PTEs): if batched flushes are pending on the mm, the arch hook
- * (arm64: DSB_ISH; x86: `flush_tlb_mm`) and an ATOMIC_TLBBATCH cmpxchg.
- * [I] Outside the spec; modeled for the engine.
+ * `flush_tlb_batched_pending(mm)` (7.2.13 mm/rmap.c; called under the PTL
+ * before zap/mprotect/mremap/madvise touch PTEs): if batched flushes are
+ * pending on the mm (pending != flushed generation), `flush_tlb_mm(mm)` on
+ * every arch (arm64: DSB_ISHST, TLBI_ASID ×(1 + KPTI), DSB_ISH; x86: a full
+ * flush of the mm's CPUs) and one ATOMIC_TLBBATCH cmpxchg. 7.2.13 has no
+ * arch_flush_tlb_batched_pending hook (older kernels issued only a DSB ISH
+ * on arm64).
  */
 export function flushTlbBatchedPending(mm: PageTables): void {
   if (!(mm instanceof PageTables)) throw new FoliolabError('EINVAL', 'flushTlbBatchedPending: not a PageTables', {});
   if (mm.tlbFlushBatchedPending === mm.tlbFlushBatchedFlushed) return;
-  if (mm.x86) doFlushTlbMm(mm);
-  else dsbIsh(mm.machine);
+  doFlushTlbMm(mm);
   mm.ledger.charge(EV.ATOMIC_TLBBATCH);
   mm.tlbFlushBatchedFlushed = mm.tlbFlushBatchedPending;
 }
