@@ -100,10 +100,11 @@ describe('§7 x86 page-table side', () => {
     expect(cost(f.ledger, () => ptepGetAndClearFull(f.table, 1, false, pteBits()))).toEqual({ PTE_XCHG: 1 });
   });
 
-  it('wrprotect is an atomic bit op per entry; young helpers only touch young entries; no flush on clear_flush_young', () => {
+  it('wrprotect is a read + cmpxchg per entry; young helpers only touch young entries; no flush on clear_flush_young', () => {
     const f = makeMm('x86');
     mapBlock(f, 0, PFN0);
-    expect(cost(f.ledger, () => wrprotectPtes(f.table, 0, 4))).toEqual({ PTE_CMPXCHG: 4 });
+    // 7.2.13 arch/x86/include/asm/pgtable.h:ptep_set_wrprotect: READ_ONCE, then a try_cmpxchg loop.
+    expect(cost(f.ledger, () => wrprotectPtes(f.table, 0, 4))).toEqual({ PTE_READ: 4, PTE_CMPXCHG: 4 });
     expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 5))).toEqual({ PTE_READ: 1, PTE_CMPXCHG: 1 });
     expect(cost(f.ledger, () => ptepTestAndClearYoung(f.table, 5))).toEqual({ PTE_READ: 1 });
     // generic clear_young_dirty_ptes: xchg + set_pte_at per entry unless only clearing young

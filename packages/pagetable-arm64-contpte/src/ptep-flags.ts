@@ -15,7 +15,7 @@ import {
   storePte,
 } from './primitives.js';
 import { PTE_AF, PTE_HI_CONT, PTE_HI_DIRTY, PTE_HI_WRITE, PTE_RDONLY, PTE_VALID, ptePresent, pteSame, pteValid, pteBits, type PteBits } from './pte.js';
-import { doPtepGet, doPtepGetAndClear } from './ptep.js';
+import { doPtepGetAndClear } from './ptep.js';
 import type { PageTables, PteTable } from './tables.js';
 import { doFlushTlbPage, doFlushTlbRange, doFlushTlbRangeNosync } from './tlb.js';
 
@@ -33,13 +33,25 @@ function checkPresent(fn: string, t: PteTable, i: number, nr: number): void {
   }
 }
 
-/** x86 atomic bit op on the PTE (`clear_bit` / `test_and_clear_bit`): [I] charged as one PTE_CMPXCHG. */
+/**
+ * One locked RMW of an x86 PTE: the `test_and_clear_bit` (LOCK BTR) of
+ * ptep_test_and_clear_young (7.2.13 arch/x86/mm/pgtable.c) or one
+ * `try_cmpxchg` of ptep_set_wrprotect; the ledger has no bit-op event for
+ * PTEs, so a LOCK BTR is charged as the closest one, one PTE_CMPXCHG.
+ */
 function x86AtomicStore(t: PteTable, i: number, lo: number, hi: number): void {
   t.mm.ledger.charge(EV.PTE_CMPXCHG);
   storePte(t, i, lo >>> 0, hi >>> 0);
 }
 
+/**
+ * x86 `ptep_set_wrprotect` (7.2.13 arch/x86/include/asm/pgtable.h): READ_ONCE
+ * of the entry, then a `try_cmpxchg` loop of `pte_wrprotect` (it became a
+ * cmpxchg loop, not `clear_bit`, with shadow stacks): 1 PTE_READ + 1
+ * PTE_CMPXCHG in this single-threaded model.
+ */
 function x86Wrprotect(t: PteTable, i: number): void {
+  t.mm.ledger.charge(EV.PTE_READ);
   const lo = t.lo[i]!;
   let hi = t.hi[i]!;
   if ((hi & PTE_HI_WRITE) !== 0 && (lo & PTE_RDONLY) === 0) hi |= PTE_HI_DIRTY;
@@ -51,7 +63,8 @@ function x86Wrprotect(t: PteTable, i: number): void {
  * contpte nr == 1: read; if CONT, `__contpte_try_unfold`; then the CMPXCHG
  * loop from the value read (CONT cleared). contpte nr > 1:
  * `contpte_try_unfold_partial`, then nr × (read + CMPXCHG); no TLBI.
- * arm64-nocont: nr × (read + CMPXCHG). x86: nr × atomic clear_bit.
+ * arm64-nocont: nr × (read + CMPXCHG). x86 (generic wrprotect_ptes): nr ×
+ * `ptep_set_wrprotect` (read + CMPXCHG).
  */
 export function wrprotectPtes(table: PteTable, index: number, nr: number): void {
   checkRange('wrprotectPtes', table, index, nr);
@@ -198,7 +211,16 @@ export function doClearYoungDirtyPtesEach(table: PteTable, index: number, nr: nu
   l.charge(flags === (CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY) ? EV.PTE_WRITE : EV.PTE_CMPXCHG, rmw);
 }
 
+/**
+ * `contpte_test_and_clear_young_ptes(vma, addr, ptep, 1)` (7.2.13
+ * arch/arm64/mm/contpte.c): `contpte_align_addr_ptep` reads the last and
+ * the first entry of the range (the same slot for nr 1: 2 reads) and widens
+ * to the CONT block, then 16 × `__ptep_test_and_clear_young` (read +
+ * CMPXCHG loop) over the block.
+ */
 function contpteTestAndClearYoung(t: PteTable, i: number): boolean {
+  t.mm.ledger.charge(EV.PTE_READ, 2);
+  if ((t.hi[i]! & PTE_HI_CONT) === 0) return rawTestAndClearYoung(t, i);
   const base = i - (i & CONT_MASK);
   let young = false;
   for (let k = base; k < base + CONT_PTES; k++) if (rawTestAndClearYoung(t, k)) young = true;
@@ -206,9 +228,12 @@ function contpteTestAndClearYoung(t: PteTable, i: number): boolean {
 }
 
 /**
- * `ptep_test_and_clear_young`. arm64: read; not valid-CONT → read +
- * CMPXCHG loop; valid-CONT (contpte) → 16 × (read + CMPXCHG), no unfold.
- * x86: read, then test_and_clear_bit only if young.
+ * `ptep_test_and_clear_young` = `test_and_clear_young_ptes(…, 1)` (7.2.13
+ * arch/arm64/include/asm/pgtable.h). arm64-contpte: read; not CONT →
+ * `__ptep_test_and_clear_young` (read + CMPXCHG loop); CONT (the test is
+ * `pte_cont`, not `pte_valid_cont`) → `contpte_test_and_clear_young_ptes`:
+ * 2 reads, then 16 × (read + CMPXCHG), no unfold. arm64-nocont: read +
+ * CMPXCHG loop. x86: read, then test_and_clear_bit only if young.
  */
 export function ptepTestAndClearYoung(table: PteTable, index: number): boolean {
   checkSlot('ptepTestAndClearYoung', table, index);
@@ -216,14 +241,19 @@ export function ptepTestAndClearYoung(table: PteTable, index: number): boolean {
   if (mm.x86) return x86TestAndClearYoung(table, index);
   if (!mm.contpte) return rawTestAndClearYoung(table, index);
   mm.ledger.charge(EV.PTE_READ);
-  if ((table.lo[index]! & PTE_VALID) === 0 || (table.hi[index]! & PTE_HI_CONT) === 0) return rawTestAndClearYoung(table, index);
+  if ((table.hi[index]! & PTE_HI_CONT) === 0) return rawTestAndClearYoung(table, index);
   return contpteTestAndClearYoung(table, index);
 }
 
 /**
- * `ptep_clear_flush_young`. arm64: as test-and-clear; if young, a
- * `flush_tlb_page_nosync` (single entry) or, on a CONT block, a 64K
- * `__flush_tlb_range_nosync` — no trailing DSB either way. x86: no flush.
+ * `ptep_clear_flush_young` (7.2.13 arch/arm64/include/asm/pgtable.h).
+ * arm64: read; not valid-CONT → `__ptep_clear_flush_young` (test-and-clear,
+ * then if young `__flush_tlb_page(…, TLBF_NOSYNC)`: DSB_ISHST + TLBI_VA);
+ * valid-CONT → `contpte_clear_flush_young_ptes(…, 1)`: test-and-clear of
+ * the block as `ptepTestAndClearYoung` (2 + 16 reads, 16 CMPXCHG), then if
+ * young `contpte_align_addr_ptep` again (2 reads) and a 64K
+ * `__flush_tlb_range(…, TLBF_NOWALKCACHE | TLBF_NOSYNC)` — no trailing DSB
+ * either way. x86: no flush.
  */
 export function ptepClearFlushYoung(table: PteTable, index: number): boolean {
   checkSlot('ptepClearFlushYoung', table, index);
@@ -234,19 +264,33 @@ export function ptepClearFlushYoung(table: PteTable, index: number): boolean {
   if ((table.lo[index]! & PTE_VALID) === 0 || (table.hi[index]! & PTE_HI_CONT) === 0) return rawClearFlushYoung(table, index);
   const young = contpteTestAndClearYoung(table, index);
   if (young) {
+    mm.ledger.charge(EV.PTE_READ, 2);
     const start = table.vaOf(index - (index & CONT_MASK));
     doFlushTlbRangeNosync(mm, start, start + CONT_PTE_SIZE);
   }
   return young;
 }
 
+/** The bits `__ptep_set_access_flags` consumes: PTE_RDONLY | PTE_AF (low word), PTE_WRITE | PTE_DIRTY (high word). */
+const ACCESS_LO = PTE_RDONLY | PTE_AF;
+const ACCESS_HI = PTE_HI_WRITE | PTE_HI_DIRTY;
+
 /**
- * `ptep_set_access_flags(vma, addr, ptep, entry, dirty)`; returns whether the
- * entry changed. arm64: read; not valid-CONT → `__ptep_set_access_flags`
- * (read, CMPXCHG loop, `flush_tlb_page` if dirty). valid-CONT: gathering
- * `ptep_get` (G); unchanged → 0; WRITE unchanged → 16 per-entry updates and a
- * 64K `__flush_tlb_range` if dirty; else unfold and a single-entry update.
- * x86: read; if changed and dirty, one WRITE of `entry`; no flush.
+ * `ptep_set_access_flags(vma, addr, ptep, entry, dirty)` (7.2.13
+ * arch/arm64/include/asm/pgtable.h, arch/arm64/mm/contpte.c); returns
+ * whether the entry changed. arm64: read; not valid-CONT →
+ * `__ptep_set_access_flags` (read; 0 if `pte_same`; CMPXCHG loop; a local
+ * flush of the page if dirty). valid-CONT → `contpte_ptep_set_access_flags`:
+ * `contpte_all_subptes_match_access_flags` reads the block's raw entries
+ * until one differs from `entry` in RDONLY/AF/WRITE/DIRTY (all 16 match →
+ * 0: no gathered read, so a sibling's young or dirty bit does not make the
+ * target look up to date); then the raw target (1 read, CONT cleared):
+ * WRITE unchanged → 16 × `__ptep_set_access_flags(entry, 0)` and, if dirty,
+ * a 64K local flush; WRITE changing → unfold, then a single-entry update.
+ * The local flushes (TLBF_NOBROADCAST: DSB NSHST, TLBI VALE1, DSB NSH) are
+ * charged as DSB_ISHST / TLBI_VA / DSB_ISH, the ledger having no
+ * non-shareable events. x86: read; if changed and dirty, one WRITE of
+ * `entry`; no flush.
  */
 export function ptepSetAccessFlags(table: PteTable, index: number, entryLo: number, entryHi: number, dirty: boolean): boolean {
   checkSlot('ptepSetAccessFlags', table, index);
@@ -267,12 +311,23 @@ export function ptepSetAccessFlags(table: PteTable, index: number, entryLo: numb
   l.charge(EV.PTE_READ);
   const ehi = (entryHi & ~PTE_HI_CONT) >>> 0;
   if (!pteValid(table.lo[index]!, 0) || (table.hi[index]! & PTE_HI_CONT) === 0) return rawSetAccessFlags(table, index, entryLo, ehi, dirty);
-  const orig = doPtepGet(table, index, gathered);
-  const oLo = orig.lo;
-  const oHi = (orig.hi & ~PTE_HI_CONT) >>> 0;
-  if (oLo === entryLo >>> 0 && oHi === ehi) return false;
+  const base = index - (index & CONT_MASK);
+  const wantLo = entryLo & ACCESS_LO;
+  const wantHi = ehi & ACCESS_HI;
+  let reads = 0;
+  let match = true;
+  for (let k = base; k < base + CONT_PTES; k++) {
+    reads++;
+    if ((table.lo[k]! & ACCESS_LO) !== wantLo || (table.hi[k]! & ACCESS_HI) !== wantHi) {
+      match = false;
+      break;
+    }
+  }
+  l.charge(EV.PTE_READ, reads + (match ? 0 : 1));
+  if (match) return false;
+  const oLo = table.lo[index]!;
+  const oHi = (table.hi[index]! & ~PTE_HI_CONT) >>> 0;
   if ((oHi & PTE_HI_WRITE) === (ehi & PTE_HI_WRITE)) {
-    const base = index - (index & CONT_MASK);
     for (let k = base; k < base + CONT_PTES; k++) rawSetAccessFlags(table, k, entryLo, ehi, false);
     if (dirty) {
       const start = table.vaOf(base);

@@ -11,7 +11,9 @@ import {
   hwAccess,
   incTlbFlushPending,
   makeUserPte,
+  mkSwapPte,
   peekPte,
+  pokePte,
   pteAccessible,
   pteBatchHint,
   pteBits,
@@ -192,6 +194,22 @@ describe('§6 set_ptes', () => {
     expect([4, 5].map((b) => contpteBlockState(f.table, b))).toEqual(['noncont', 'noncont']);
   });
 
+  it('nr > 1 may replace non-present entries (the swap PTEs of a large swap-in), never present ones', () => {
+    // 7.2.13 include/linux/pgtable.h:set_ptes: "When nr>1, initial state of all ptes must be not
+    // present"; mm/memory.c:do_swap_page maps a large swap-cache folio over its nr swap PTEs in one call.
+    const f = makeMm();
+    for (let k = 0; k < 16; k++) {
+      const sw = mkSwapPte(pteBits(), 0, 512 + k);
+      pokePte(f.table, k, sw.lo, sw.hi);
+    }
+    const p = makeUserPte(PFN0, { write: true });
+    expect(cost(f.ledger, () => setPtes(f.table, 0, p.lo, p.hi, 16))).toEqual({ PTE_WRITE: 16 });
+    expect(contpteBlockState(f.table, 0)).toBe('cont');
+    const q = makeUserPte(PFN0 + 16, { write: true });
+    setPtes(f.table, 17, q.lo, q.hi, 1);
+    expect(() => setPtes(f.table, 16, q.lo, q.hi, 16)).toThrow(/target 17 is present/);
+  });
+
   it('strips an input CONT bit', () => {
     const f = makeMm();
     const p = makeUserPte(PFN0);
@@ -306,10 +324,13 @@ describe('§6 young / dirty', () => {
     expect(cost(g.ledger, () => clearYoungDirtyPtes(g.table, 4, 1, CYDP_CLEAR_YOUNG))).toEqual({ PTE_READ: 3 + 16, PTE_CMPXCHG: 16 });
   });
 
-  it('ptep_test_and_clear_young on CONT: read, 16 × (read + CMPXCHG), no unfold', () => {
+  it('ptep_test_and_clear_young on CONT: read, last + first, 16 × (read + CMPXCHG), no unfold', () => {
     const f = contFixture();
     let young = false;
-    expect(cost(f.ledger, () => (young = ptepTestAndClearYoung(f.table, 3)))).toEqual({ PTE_READ: 17, PTE_CMPXCHG: 16 });
+    // 7.2.13 arch/arm64/include/asm/pgtable.h:test_and_clear_young_ptes reads the entry (1); CONT →
+    // arch/arm64/mm/contpte.c:contpte_test_and_clear_young_ptes: contpte_align_addr_ptep reads the
+    // last and the first entry (2), then __ptep_test_and_clear_young × 16 (read + CMPXCHG each).
+    expect(cost(f.ledger, () => (young = ptepTestAndClearYoung(f.table, 3)))).toEqual({ PTE_READ: 1 + 2 + 16, PTE_CMPXCHG: 16 });
     expect(young).toBe(true);
     expect(contpteBlockState(f.table, 0)).toBe('cont');
     expect(cost(f.ledger, () => ptepTestAndClearYoung(f.table, 100))).toEqual({ PTE_READ: 2, PTE_CMPXCHG: 1 });
@@ -317,27 +338,49 @@ describe('§6 young / dirty', () => {
 
   it('ptep_clear_flush_young on CONT: + a 64K nosync range flush only if young (no DSB_ISH)', () => {
     const f = contFixture();
-    expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 3))).toEqual({ PTE_READ: 17, PTE_CMPXCHG: 16, DSB_ISHST: 1, TLBI_VA: 16 });
-    expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 3))).toEqual({ PTE_READ: 17, PTE_CMPXCHG: 16 });
+    // 7.2.13 contpte.c:contpte_clear_flush_young_ptes: the test-and-clear above (1 + 2 + 16 reads), and
+    // when young contpte_align_addr_ptep again (2 reads) + __flush_tlb_range(64K, NOWALKCACHE | NOSYNC).
+    expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 3))).toEqual({ PTE_READ: 1 + 2 + 16 + 2, PTE_CMPXCHG: 16, DSB_ISHST: 1, TLBI_VA: 16 });
+    expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 3))).toEqual({ PTE_READ: 1 + 2 + 16, PTE_CMPXCHG: 16 });
     expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 100))).toEqual({ PTE_READ: 2, PTE_CMPXCHG: 1, DSB_ISHST: 1, TLBI_VA: 1 });
   });
 });
 
 describe('§6 access flags', () => {
-  it('on CONT with WRITE unchanged: gathering read, 16 updates, a 64K flush only if dirty', () => {
+  it('on CONT with WRITE unchanged: sub-PTE check, raw target, 16 updates, a 64K flush only if dirty', () => {
     const f = makeMm();
     mapBlock(f, 0, PFN0, { write: true, young: false });
     const entry = makeUserPte(PFN0 + 2, { write: true, young: true, dirty: true });
     let changed = false;
     const c = cost(f.ledger, () => (changed = ptepSetAccessFlags(f.table, 2, entry.lo, entry.hi, true)));
-    // 1 read + G (17: clean, old block) + 16 × (read + CMPXCHG) + __flush_tlb_range(64K)
-    expect(c).toEqual({ PTE_READ: 1 + 17 + 16, PTE_CMPXCHG: 16, DSB_ISHST: 1, TLBI_VA: 16, DSB_ISH: 1 });
+    // 7.2.13 pgtable.h:ptep_set_access_flags reads the target (1); contpte.c:contpte_ptep_set_access_flags:
+    // contpte_all_subptes_match_access_flags stops at entry 0 (AF differs: 1 read), the raw target (1 read),
+    // 16 × __ptep_set_access_flags(entry, 0) (read + CMPXCHG), __flush_tlb_range(64K, NOWALKCACHE | NOBROADCAST)
+    // (DSB NSHST, 16 TLBI VALE1, DSB NSH, charged as the ISH events).
+    expect(c).toEqual({ PTE_READ: 1 + 1 + 1 + 16, PTE_CMPXCHG: 16, DSB_ISHST: 1, TLBI_VA: 16, DSB_ISH: 1 });
     expect(changed).toBe(true);
     expect(contpteBlockState(f.table, 0)).toBe('cont');
-    // nothing to change now: the gathered value equals the entry → 0, no writes
+    // nothing to change now: every sub-PTE matches in RDONLY/AF/WRITE/DIRTY → 0 after 16 reads, no writes
     const same = ptepGet(f.table, 2, pteBits());
-    expect(cost(f.ledger, () => (changed = ptepSetAccessFlags(f.table, 2, same.lo, same.hi, false)))).toEqual({ PTE_READ: 1 + 3 });
+    expect(cost(f.ledger, () => (changed = ptepSetAccessFlags(f.table, 2, same.lo, same.hi, false)))).toEqual({ PTE_READ: 1 + 16 });
     expect(changed).toBe(false);
+  });
+
+  it('on CONT, a young sibling does not make an old target look up to date (raw sub-PTEs, not the gathered view)', () => {
+    // 7.2.13 contpte.c:contpte_ptep_set_access_flags compares every raw sub-PTE with the entry
+    // (contpte_all_subptes_match_access_flags); only entry 15 is young, so the read fault's entry
+    // (the gathered, young value) still changes the block: 1, and AF on all 16 entries.
+    const f = makeMm();
+    mapBlock(f, 0, PFN0, { write: false, young: false });
+    f.table.lo[15] = (f.table.lo[15]! | (1 << 10)) >>> 0; // hardware sets AF on entry 15 only
+    const entry = ptepGet(f.table, 2, pteBits()); // gathered: young
+    expect(pteYoung(entry.lo, entry.hi)).toBe(true);
+    let changed = false;
+    const c = cost(f.ledger, () => (changed = ptepSetAccessFlags(f.table, 2, entry.lo, entry.hi, false)));
+    expect(changed).toBe(true);
+    expect(c).toEqual({ PTE_READ: 1 + 1 + 1 + 16, PTE_CMPXCHG: 16 });
+    for (let k = 0; k < 16; k++) expect(pteYoung(f.table.lo[k]!, f.table.hi[k]!)).toBe(true);
+    expect(contpteBlockState(f.table, 0)).toBe('cont');
   });
 
   it('on CONT with WRITE changing: unfold, then a single-entry update (+ flush_tlb_page if dirty)', () => {
@@ -345,8 +388,10 @@ describe('§6 access flags', () => {
     mapBlock(f, 0, PFN0, { write: false, young: true });
     const entry = makeUserPte(PFN0 + 2, { write: true, young: true, dirty: true });
     const c = cost(f.ledger, () => ptepSetAccessFlags(f.table, 2, entry.lo, entry.hi, true));
+    // 7.2.13: target read (1), sub-PTE check stops at entry 0 (WRITE differs: 1), raw target (1), unfold,
+    // __ptep_set_access_flags(entry, 1): read + CMPXCHG + a local one-page flush (charged as the ISH events).
     expect(c).toEqual({
-      PTE_READ: 1 + 17 + 1,
+      PTE_READ: 1 + 1 + 1 + 1,
       PTE_XCHG: 16,
       PTE_WRITE: 16,
       CONTPTE_UNFOLD: 1,

@@ -81,19 +81,23 @@ function checkSetPtes(t: PteTable, i: number, lo: number, hi: number, nr: number
   if (!ptePresent(lo, hi)) fail('a batch must install present entries');
   const pfn = ptePfn(lo, hi);
   if (pfn + nr > PFN_LIMIT) fail(`pfn ${pfn} + ${nr} overflows 36 bits`);
-  // [I] set_ptes maps pages of one folio; special mappings have none.
+  // 7.2.13 include/linux/pgtable.h:set_ptes: "The pages all belong to the same folio"; special
+  // entries (zero page, PFN maps) have none and are installed one at a time with set_pte_at
+  // (mm/memory.c:insert_page_into_pte_locked, remap_pte_range; mm/huge_memory.c:__split_huge_zero_page_pmd).
   if ((hi & PTE_HI_SPECIAL) !== 0) fail('special entries are not batch-set');
   const f = t.mm.folios;
   if (f !== null && (f.folioHead(pfn) !== f.folioHead(pfn + nr - 1) || f.folioHead(pfn) + f.folioNrPages(pfn) < pfn + nr)) {
     fail(`pfns [${pfn}, ${pfn + nr}) are not in one folio`);
   }
-  for (let k = i; k < i + nr; k++) if ((t.lo[k]! | t.hi[k]!) !== 0) fail(`target ${k} is not none`);
+  // "When nr>1, initial state of all ptes must be not present" (set_ptes; contpte_set_ptes relies on it):
+  // none or a non-present entry such as the swap PTEs do_swap_page replaces in one call.
+  for (let k = i; k < i + nr; k++) if (ptePresent(t.lo[k]!, t.hi[k]!)) fail(`target ${k} is present`);
 }
 
 /**
  * `set_ptes(mm, addr, ptep, pte, nr)`; the CONT bit of the input is stripped.
  * contpte, nr == 1: read, `contpte_try_unfold`, 1 WRITE, `contpte_try_fold`.
- * contpte, nr > 1 (`contpte_set_ptes`): every target must be none; chunks at
+ * contpte, nr > 1 (`contpte_set_ptes`): no target may be present; chunks at
  * 64K boundaries whose VA, end and PA are 64K-aligned get CONT; nr WRITEs.
  * arm64-nocont and x86: nr WRITEs.
  */
