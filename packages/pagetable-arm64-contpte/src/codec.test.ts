@@ -139,7 +139,7 @@ describe('§3 swap-PTE layout', () => {
     expect(SWP_PTE_MARKER).toBe(31);
   });
 
-  it('PFN-bearing types keep the PFN in offset bits 0–35; migration young/dirty at offset bits 36/37 [I]', () => {
+  it('PFN-bearing types keep the PFN in offset bits 0–35; migration young/dirty at offset bits 36/37 (7.2.13 include/linux/swapops.h, 48-bit PA)', () => {
     const p = mkMigrationPte(pteBits(), 'write', 0xabcdef123, true, true);
     expect(softleafHasPfn(p.lo, p.hi)).toBe(true);
     expect(ptePfn(p.lo, p.hi)).toBe(0xabcdef123);

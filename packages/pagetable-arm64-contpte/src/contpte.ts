@@ -91,8 +91,12 @@ export function contpteTryUnfold(t: PteTable, i: number, lo: number, hi: number)
  * (lo, hi) at slot `i`. Cheap filter (slot and PFN both last-in-block, valid,
  * not CONT, not special); then user mm, one folio over the block (VA math as
  * the kernel does it), then up to 16 reads comparing mkold(mkclean(entry))
- * with the expected PFN-advanced value, stopping at the first mismatch.
- * [I] Without a FolioBounds the folio test cannot pass: no fold.
+ * with the expected PFN-advanced value, stopping at the first mismatch
+ * (7.2.13 arch/arm64/include/asm/pgtable.h:contpte_try_fold,
+ * arch/arm64/mm/contpte.c:__contpte_try_fold). The kernel always has the
+ * folio (page_folio(pte_page(pte)); special entries never get here); a
+ * PageTables without FolioBounds has no folios to ask, so it never folds —
+ * a model limit, not kernel behaviour.
  */
 export function contpteTryFold(t: PteTable, i: number, lo: number, hi: number): void {
   if ((i & CONT_MASK) !== CONT_MASK) return;

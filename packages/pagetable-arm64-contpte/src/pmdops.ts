@@ -50,8 +50,9 @@ export function setPmdAt(table: PmdTable, index: number, lo: number, hi: number)
 }
 
 /**
- * `pmdp_huge_get_and_clear`: an xchg of a leaf PMD. [I] Charged as one
- * PMD_WRITE: the ledger has no PMD-level xchg event.
+ * `pmdp_huge_get_and_clear` (7.2.13 arch/arm64/include/asm/pgtable.h:
+ * `__ptep_get_and_clear_anysz(…, PMD_SIZE)`, one `xchg_relaxed` of the leaf
+ * PMD). Charged as one PMD_WRITE: the ledger has no PMD-level xchg event.
  */
 export function pmdpHugeGetAndClear(table: PmdTable, index: number, out: PteBits): PteBits {
   checkPmdSlot('pmdpHugeGetAndClear', table, index);

@@ -12,9 +12,15 @@ import { PTE_HI_PFN_MASK, PTE_PRESENT_INVALID, PTE_VALID, ptePfn, type PteBits }
  *
  * PFN-bearing types keep the PFN in offset bits 0–35, i.e. raw bits 12–47:
  * the same place as a present PTE's PFN, so `ptePfn` reads both.
- * [I] Migration young/dirty sit right above the PFN, as the kernel's
- * SWP_MIG_YOUNG_BIT = SWP_PFN_BITS (36) and SWP_MIG_DIRTY_BIT = 37 with
- * MAX_PHYSMEM_BITS = 48: raw bits 48 and 49 (high word bits 16 and 17).
+ * Migration young/dirty sit right above the PFN (7.2.13
+ * include/linux/swapops.h: SWP_MIG_YOUNG_BIT = SWP_PFN_BITS =
+ * MAX_PHYSMEM_BITS − PAGE_SHIFT, SWP_MIG_DIRTY_BIT = SWP_PFN_BITS + 1; arm64
+ * MAX_PHYSMEM_BITS = PHYS_MASK_SHIFT, arch/arm64/include/asm/sparsemem.h and
+ * pgtable-prot.h): with 48-bit PAs, offset bits 36 and 37 = raw bits 48 and
+ * 49 (high word bits 16 and 17). A 52-bit-PA kernel running with LPA2
+ * (CONFIG_ARM64_LPA2 and TCR_EL1.DS, e.g. Debian's arm64 7.2.13 config on an
+ * LPA2 CPU) has PHYS_MASK_SHIFT 52: bits 40 and 41, and a different PFN
+ * layout that this model does not follow.
  */
 
 export const PTE_SWP_EXCLUSIVE = 1 << 2;
