@@ -17,7 +17,9 @@ import { assertDeviceFolio, assertLocked, rawSwapbacked, rawSwapcache, rawUptoda
 import { folioSwapEntry } from './entry.js';
 
 /*
- * The slot allocator (mm/swapfile.c, v7.0): folio_alloc_swap() →
+ * The slot allocator (mm/swapfile.c, v7.0; checked against 7.2.13, whose
+ * order is the same for a solid-state device without discard):
+ * folio_alloc_swap() →
  * swap_alloc_fast() (the per-CPU hint of the folio's order) →
  * swap_alloc_slow() / cluster_alloc_swap_entry():
  *
@@ -29,7 +31,8 @@ import { folioSwapEntry } from './entry.js';
  * alloc_swap_scan_cluster() steps from the hint in strides of nr, so every
  * range is aligned to nr and inside one cluster. A cluster serves one order
  * from its first allocation until it is empty again (cluster_is_usable), except
- * that order 0 may use any cluster. After an attempt relocate_cluster() puts
+ * that order 0 may use any cluster, and only while it has its swap table (a
+ * cluster on the free list has none). After an attempt relocate_cluster() puts
  * the cluster on frag[order] (partly used), full, or free; a free of some of
  * its slots later moves it to nonfull[order] (partial_free_cluster). The hint
  * becomes the offset after the allocation, or invalid when the cluster is full

@@ -68,17 +68,24 @@ import { slotView, VIEW_CACHED, VIEW_DATA, VIEW_MAP, VIEW_SHADOW, VIEW_ZEROMAP, 
  *   allocation cannot fail.
  * - One device per SwapDevice: swap_alloc_slow's walk over the priority list
  *   of devices is the walk over this one.
- * - [I] The table word is split in two 32-bit arrays: `ciCached` holds the
- *   cached folio's head PFN (−1 = none) and `ciShadow` the shadow. The kernel
- *   packs both in one 64-bit word (a pointer or an XA_VALUE); the model's
- *   shadow is a full 32-bit token at the public boundary and a PFN needs 31
- *   bits, so one 32-bit word cannot hold both plus a tag. The shadow array is
+ * - The table word is split in two 32-bit arrays: `ciCached` holds the
+ *   cached folio's head PFN (−1 = none) and `ciShadow` the shadow. 7.2.13
+ *   (mm/swap_table.h) packs one atomic_long per slot: NULL, a shadow
+ *   (XA_VALUE, mark 0b1), a PFN (mark 0b10) or SWP_TB_BAD, with the count
+ *   (SWP_TB_COUNT_BITS, 4 on 64-bit arm64/x86: SWP_TB_COUNT_MAX 15) and the
+ *   zero flag (SWAP_TABLE_HAS_ZEROFLAG) in the top bits. The model's shadow is
+ *   a full 32-bit token at the public boundary and a PFN needs 31 bits, so
+ *   one 32-bit word cannot hold both plus a tag. The shadow array is
  *   allocated only when a non-zero shadow is stored (reclaim through the
  *   engine stores none), so the split costs nothing there.
- * - [I] The count bytes (v7.0: the device-wide si->swap_map; phase III: bits
- *   of the table word, `ciMap`) and the written data tokens ("the disk",
- *   `ciData`) live per cluster with the table;
- *   the zeromap stays device-wide, one bit per slot, as si->zeromap (v7.0).
+ * - The count bytes (`ciMap`: 7.2.13 keeps the count in the table word,
+ *   mm/swap_table.h __swp_tb_get_count; ≤ v7.0 the device-wide
+ *   si->swap_map) and the written data tokens ("the disk", `ciData`) live
+ *   per cluster with the table. The zeromap stays device-wide, one bit per
+ *   slot (si->zeromap ≤ v7.0); 7.2.13 keeps it as SWP_TB_ZERO_FLAG in the
+ *   table word (mm/page_io.c:swap_zeromap_folio_set/clear, each one
+ *   cluster-lock round trip the model does not charge) — same answers, a
+ *   different place.
  */
 
 /**

@@ -127,7 +127,14 @@ describe('≤ v7.0 swap_map with count continuations (§3.2(a), (b))', () => {
     expect(counts(r, r.e, 16)).toEqual([...new Array<number>(8).fill(2), ...new Array<number>(8).fill(2)]);
   });
 
-  it('[I] v7.0: a successful continuation retry re-runs the whole batch (the kernel assumes usage 1 ⇒ nr 1)', () => {
+  // [I] No kernel runs this: ≤ v7.0 has continuations but no folio_dup_swap of a partial range with nr > 1
+  // (that batching is Dev Jain's unmerged series), and 7.2.13 has no continuations at all
+  // (mm/swapfile.c:swap_dup_entries_cluster restarts at the failing slot after swap_extend_table_alloc).
+  // The inference rests on v7.0 __swap_duplicate(entry, 1, nr): its second pass keeps the slots it already
+  // raised when one needs a continuation ("Don't need to rollback changes, because if usage == 1, there
+  // must be nr == 1"), and on the callers' loop `while (!err && __swap_duplicate(...) == -ENOMEM) err =
+  // add_swap_count_continuation(...)`, which then re-runs the whole batch.
+  it('[I] v7.0 continuations + a batched folio_dup_swap: a successful retry re-runs the whole batch (the kernel assumes usage 1 ⇒ nr 1)', () => {
     const r = rigWith({ countModel: 'continuation', countMax: 2 });
     folioDupSwap(r.si, all(r.f));
     folioDupSwap(r.si, folioSubrange(r.f, 8, 8));
