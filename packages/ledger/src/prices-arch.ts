@@ -301,20 +301,27 @@ export const PRICES_X86: FullPriceTable = Object.freeze({
 /**
  * Reclaim work with no ledger event that A1 says both kernels pay equally
  * for every folio of the MADV_PAGEOUT benchmark, and that (by inference [I])
- * makes up most of the x86 time. Not part of `modeledNsFor`: there is no
- * event to count, so the engine cannot charge it. Kept here, with its
- * reasoning, so that reports can show what the denominators are missing;
- * calibrating it against A1 is later work.
+ * makes up most of the x86 time. [I] stays: that share is a timing claim,
+ * which no source can settle; what the work consists of is checked against
+ * 7.2.13 below. Not part of `modeledNsFor`: there is no event to count, so
+ * the engine cannot charge it. Kept here, with its reasoning, so that
+ * reports can show what the denominators are missing; calibrating it
+ * against A1 is later work.
  *
  * - `zeroScanNsPerKiB`: the zero-filled check reads the whole folio (every
- *   page is zero, so no early exit); after a 256 MiB memset the data is in
- *   DRAM, so this is streaming bandwidth of ONE core: ~60 GB/s for an Apple
- *   M-class P-core (AnandTech measured ~58 GB/s single-core on M1), ~12 GB/s
- *   for a server x86 core (typical single-thread STREAM on Xeon/EPYC).
+ *   page is zero, so no early exit: 7.2.13 mm/page_io.c:is_folio_zero_filled
+ *   reads each page's last word, then the page from its start); after a
+ *   256 MiB memset the data is in DRAM, so this is streaming bandwidth of
+ *   ONE core: ~60 GB/s for an Apple M-class P-core (AnandTech measured
+ *   ~58 GB/s single-core on M1), ~12 GB/s for a server x86 core (typical
+ *   single-thread STREAM on Xeon/EPYC).
  * - `perFolioNs`: LRU isolation and putback (lruvec lock and list moves),
- *   folio_referenced(), swap-cache insert and delete (xarray), zeromap bit
- *   set, memcg uncharge and freeing to the pcp lists, vmstat: roughly
- *   3 000 cycles of kernel code in total. Estimate, uncalibrated.
+ *   folio_referenced(), memcg swap charge and uncharge, freeing to the pcp
+ *   lists, vmstat: roughly 3 000 cycles of kernel code in total. Estimate,
+ *   uncalibrated. (In 7.2.13 the swap cache and the zero mark are words of
+ *   the cluster's swap table, mm/swap_table.h and
+ *   mm/page_io.c:swap_zeromap_folio_set — no xarray; their stores are the
+ *   evented SWAP_SLOT_UPDATE / SWAP_CLUSTER_OP work, not part of this.)
  */
 export interface UneventedReclaimCost {
   readonly zeroScanNsPerKiB: number;
