@@ -147,14 +147,22 @@ describe('§3 D.3 PMD migration entry', () => {
 });
 
 describe('§3 D.4 other non-present PMDs', () => {
-  it('device-private PMD: LOCK the PMD lock and return true without a re-read', () => {
+  it('device-private PMD: LOCK the PMD lock, re-read, check_pmd; not with PVMW_MIGRATION', () => {
+    // 7.2.13 mm/page_vma_mapped.c:page_vma_mapped_walk: pmd_is_device_private_entry joins the
+    // trans-huge branch: pmd_lock, `pmde = *pvmw->pmd`, then not_found under PVMW_MIGRATION or when
+    // check_pmd(softleaf_to_pfn(entry)) fails, else true with the PMD lock held.
     const f = pmdFixture();
     setPmdSoftleaf(f, mkDevicePrivatePte(reg, PFN, true));
     const w = folioVmaWalk(f.pt, f.thp, f.vma, VA);
     const c = measure(f.ledger, () => expect(pageVmaMappedWalk(w)).toBe(true)).counts;
-    expect(nonZero(c)).toEqual({ PVMW_CALL: 1, PMD_READ: 1, LOCK: 1 });
+    expect(nonZero(c)).toEqual({ PVMW_CALL: 1, PMD_READ: 2, LOCK: 1 });
     expect([w.pte, w.ptl]).toEqual([null, f.pmdT.ptl]);
     pageVmaMappedWalkDone(w);
+    const other = folioVmaWalk(f.pt, { ...f.thp, pfn: PFN + 1024 }, f.vma, VA);
+    const o = measure(f.ledger, () => expect(pageVmaMappedWalk(other)).toBe(false)).counts;
+    expect(nonZero(o)).toEqual({ PVMW_CALL: 1, PMD_READ: 2, LOCK: 1, UNLOCK: 1 });
+    expect(pageVmaMappedWalk(folioVmaWalk(f.pt, f.thp, f.vma, VA, PVMW_MIGRATION))).toBe(false);
+    expect(f.ledger.locks.heldCount).toBe(0);
   });
 
   const zapWait: [string, boolean, number, boolean | undefined, number][] = [

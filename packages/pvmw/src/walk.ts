@@ -15,6 +15,7 @@ import {
   internalPmdpGet,
   internalPtepGet,
   internalPtepGetLockless,
+  isPmdDevicePrivateEntry,
   isPmdMigrationEntry,
   pmdIndex,
   pmdPfn,
@@ -26,7 +27,6 @@ import {
   pteSame,
   softleafIsDeviceExclusive,
   softleafIsDevicePrivate,
-  softleafIsMigration,
   softleafPfn,
 } from '@foliolab/pagetable-arm64-contpte';
 import { checkPmd, checkPte, pteMatches, stepForward } from './check.js';
@@ -183,31 +183,32 @@ function descend(w: PageVmaMappedWalk): number {
   let hi = v.hi;
   // A table descriptor (the common case) is present, not trans-huge and not a softleaf: straight to map_pte.
   if ((lo & PMD_TYPE_MASK) === PMD_TYPE_TABLE) return mapPteResult(w, lo, hi);
-  if (pmdTransHuge(lo, hi) || isPmdMigrationEntry(lo, hi)) {
+  // 7.2.13 mm/page_vma_mapped.c:page_vma_mapped_walk: a trans-huge, migration or device-private PMD is
+  // re-read under the PMD lock, then each kind is checked against the flags and the target range.
+  if (pmdTransHuge(lo, hi) || isPmdMigrationEntry(lo, hi) || isPmdDevicePrivateEntry(lo, hi)) {
     if (w.raceHook !== null) w.raceHook(w, 'pmdLock');
     w.ptl = pmdT.ptl;
     l.lock(w.ptl);
     internalPmdpGet(pmdT, pi, v); // re-read under the PMD lock
     lo = v.lo;
     hi = v.hi;
-    if (!pmdPresent(lo, hi)) {
+    if (isPmdMigrationEntry(lo, hi)) {
       if (!THP_MIGRATION_SUPPORTED || (w.flags & PVMW_MIGRATION) === 0) return D_NOT_FOUND;
-      if (!softleafIsMigration(lo, hi) || !checkPmd(w, softleafPfn(lo, hi))) return D_NOT_FOUND;
-      return D_TRUE;
+      return checkPmd(w, softleafPfn(lo, hi)) ? D_TRUE : D_NOT_FOUND;
     }
+    if (isPmdDevicePrivateEntry(lo, hi)) {
+      if ((w.flags & PVMW_MIGRATION) !== 0) return D_NOT_FOUND;
+      return checkPmd(w, softleafPfn(lo, hi)) ? D_TRUE : D_NOT_FOUND;
+    }
+    if (!pmdPresent(lo, hi)) return D_NOT_FOUND;
     if (pmdTransHuge(lo, hi)) {
       if ((w.flags & PVMW_MIGRATION) !== 0) return D_NOT_FOUND;
       return checkPmd(w, pmdPfn(lo, hi)) ? D_TRUE : D_NOT_FOUND;
     }
-    // THP PMD was split under us: handle it at the PTE level.
+    // THP / device-private PMD was split under us: handle it at the PTE level.
     l.unlock(w.ptl);
     w.ptl = NO_LOCK;
   } else if (!pmdPresent(lo, hi)) {
-    if (softleafIsDevicePrivate(lo, hi)) {
-      w.ptl = pmdT.ptl;
-      l.lock(w.ptl);
-      return D_TRUE;
-    }
     // sync_with_folio_pmd_zap: wait out a zap that cleared the PMD but has not yet dropped the mapcount.
     if ((w.flags & PVMW_SYNC) !== 0 && thpPmdOrderSuitable(w.vma, a) && w.nrPages >= HPAGE_PMD_NR) {
       l.lock(pmdT.ptl);
@@ -335,8 +336,10 @@ function nextPte(w: PageVmaMappedWalk, end: number): number {
  * B, the hugetlb branch, modelled for the 2M hstate only: `hugetlb_walk`
  * finds the L2 slot (null when no PMD table exists: return false),
  * `huge_pte_lock` takes `huge_pte_lockptr` = the PMD table's lock for a
- * PMD-size page, and `check_pte(pages_per_huge_page)` reads the L2 entry.
- * [I] That read is charged as one PMD_READ (an L2 load; no contpte gather).
+ * PMD-size page, and `check_pte(pages_per_huge_page)` reads the L2 entry
+ * with `huge_ptep_get`: one load, and no gather, since a 2M PMD-level entry
+ * has no CONT bit (7.2.13 arch/arm64/mm/hugetlbpage.c:huge_ptep_get gathers
+ * only `pte_present && pte_cont` entries). Charged as one PMD_READ.
  */
 function hugetlbWalk(w: PageVmaMappedWalk): boolean {
   if (w.hugePte !== null) return notFound(w);
