@@ -19,7 +19,6 @@ import {
   internalClearYoungDirtyPtesEach,
   internalPtepGet,
   flushTlbBatchedPending,
-  internalFlushTlbRange,
   pteBits,
   pteClear,
   pteDirty,
@@ -45,7 +44,7 @@ import { reclaimPages, type ReclaimResult } from './reclaim.js';
 import { splitFolio } from './split.js';
 import { swapPteBatch } from './swapin.js';
 import { vmaModify, vmasInRange } from './vma.js';
-import { zapRange } from './zap.js';
+import { tlbEndVma, tlbFinishMmu, tlbGatherMmu, tlbRemoveTlbEntries, zapRange, type MmuGather } from './zap.js';
 
 /*
  * madvise (mm/madvise.c, 2026): DONTNEED (zap_page_range_single per VMA),
@@ -75,7 +74,7 @@ export function doMadvise(k: Kernel, p: Proc, start: number, end: number, advice
       vmaModify(p, start, end, (v) => (v.flags &= ~VM_DONTCOPY));
       return null;
     case 'free':
-      for (const v of vmasInRange(p, start, end)) madviseFreeVma(k, p, Math.max(start, v.vmStart), Math.min(end, v.vmEnd));
+      madviseFree(k, p, start, end);
       return null;
     case 'cold':
     case 'pageout': {
@@ -120,7 +119,7 @@ function folioBatch(f: Folio, t: PteTable, i: number, maxNr: number): number {
  * shared): trylock, folio_get, drop the PTL, split_folio, unlock, put.
  * Returns true when the split succeeded (the caller re-reads the same PTE).
  */
-function splitPartial(k: Kernel, t: PteTable, f: Folio): boolean {
+function splitPartial(k: Kernel, p: Proc, t: PteTable, f: Folio): boolean {
   if (folioMaybeMappedShared(f)) return false;
   if (!folioTrylock(f)) return false;
   k.ledger.charge(EV.ATOMIC_REF);
@@ -131,24 +130,30 @@ function splitPartial(k: Kernel, t: PteTable, f: Folio): boolean {
   folioUnlock(head);
   putFolioRefs(k, head, 1);
   k.ledger.lock(t.ptl);
+  flushTlbBatchedPending(p.pt);
   return err === 0;
 }
 
 /**
- * madvise_cold_or_pageout_pte_range() per PTE table: partially covered
- * large folios are split; folios not on the LRU or with mapcount ≠ nr are
- * skipped (so after fork nothing happens); young PTEs get
- * clear_young_dirty_ptes(CLEAR_YOUNG); the folio loses referenced/young and
- * is isolated (pageout) or deactivated (cold). Pageout then reclaim_pages.
+ * madvise_cold() / madvise_pageout() over one VMA (mm/madvise.c, 7.2.13):
+ * the walk calls madvise_cold_or_pageout_pte_range() per PMD extent;
+ * pageout reclaims the folios isolated in each extent before the next.
+ * COLD gathers the PTEs whose young bit it cleared in an mmu_gather of its
+ * own (tlb_gather_mmu … tlb_end_vma … tlb_finish_mmu per VMA), so one
+ * flush_tlb_range covers them at the end. PAGEOUT gathers nothing: it never
+ * touches a PTE (no young clearing, so tlb_finish_mmu flushes nothing) and
+ * the model builds no gather for it. The PMD-mapped branch is not modelled
+ * (no PMD THP in the engine).
  */
 function madviseColdOrPageout(k: Kernel, p: Proc, start: number, end: number, pageout: boolean): ReclaimResult | null {
   const isolated: Folio[] = [];
+  const g = pageout ? null : tlbGatherMmu(p, false);
   let res: ReclaimResult | null = null;
   for (let a = start; a < end; ) {
     const next = pmdAddrEnd(a, end);
     const t = p.pt.pteTableOf(a);
     if (t !== null) {
-      coldPteRange(k, p, t, a, next, pageout, isolated);
+      coldPteRange(k, p, t, a, next, g, isolated);
       if (pageout && isolated.length > 0) {
         const r = reclaimPages(k, isolated.splice(0));
         res = res === null ? r : addResults(res, r);
@@ -156,14 +161,30 @@ function madviseColdOrPageout(k: Kernel, p: Proc, start: number, end: number, pa
     }
     a = next;
   }
+  if (g !== null) {
+    tlbEndVma(g);
+    tlbFinishMmu(k, g);
+  }
   return pageout ? (res ?? { scanned: 0, reclaimed: 0, unmapFail: 0, activated: 0, pageout: 0, lazyfreed: 0 }) : null;
 }
 
-function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: number, pageout: boolean, isolated: Folio[]): void {
+/**
+ * madvise_cold_or_pageout_pte_range() over one PTE table (mm/madvise.c,
+ * 7.2.13), `g` null for PAGEOUT: partially covered large folios are split
+ * (unless maybe shared); folios not on the LRU or with mapcount ≠ nr are
+ * skipped (so after fork nothing happens). Only COLD clears young PTEs
+ * (`if (!pageout && pte_young(ptent))`: clear_young_dirty_ptes(CYDP_CLEAR_YOUNG)
+ * + tlb_remove_tlb_entries); PAGEOUT leaves them, since reclaim_pages
+ * ignores references. Then folio_clear_referenced, folio_test_clear_young
+ * (PG_young is page-idle tracking, not modelled), PG_workingset if active,
+ * and folio_isolate_lru (pageout; an unevictable folio is put back) or
+ * folio_deactivate (cold).
+ */
+function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: number, g: MmuGather | null, isolated: Folio[]): void {
   const l = k.ledger;
+  const pageout = g === null;
   l.lock(t.ptl);
   flushTlbBatchedPending(p.pt);
-  let flushed = false;
   let i = pteIdx(start);
   const iEnd = i + (end - start) / PAGE_SIZE;
   while (i < iEnd) {
@@ -177,7 +198,7 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
     if (f.order > 0) {
       nr = folioBatch(f, t, i, iEnd - i);
       if (nr < f.nr) {
-        if (splitPartial(k, t, f)) continue; // nr = 0: look at this PTE again
+        if (splitPartial(k, p, t, f)) continue; // nr = 0: look at this PTE again
         i += nr;
         continue;
       }
@@ -187,9 +208,10 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
       i += nr;
       continue;
     }
-    if (pteYoung(pte.lo, pte.hi)) {
+    if (g !== null && pteYoung(pte.lo, pte.hi)) {
+      // !pageout: COLD only (mm/madvise.c:madvise_cold_or_pageout_pte_range, 7.2.13)
       clearYdPtes(k, t, i, nr, CYDP_CLEAR_YOUNG);
-      flushed = true;
+      tlbRemoveTlbEntries(g, t.vaOf(i), nr);
     }
     folioClearReferenced(f);
     if ((k.memmap.flags[f.head]! & FLAG.active.mask) !== 0) folioSetFlag(f, FLAG.workingset);
@@ -199,45 +221,67 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
         else isolated.push(f);
       }
     } else {
-      // folio_deactivate(): to the inactive list (the head of the model's single list).
-      if ((k.memmap.flags[f.head]! & FLAG.active.mask) !== 0) {
-        folioClearActive(f);
-        k.stats.count(VM.pgdeactivate, f.nr);
-      }
-      lruRotateToHead(k, f);
+      folioDeactivate(k, f);
     }
     i += nr;
   }
   l.unlock(t.ptl);
-  if (flushed) {
-    k.ledger.charge(EV.TLB_FLUSH_RANGE); // flush_tlb_range()'s own overhead, as try_to_unmap_one charges it
-    internalFlushTlbRange(p.pt, start, end);
-  }
 }
 
 /**
- * madvise_free_pte_range() over one VMA: swap runs are freed
+ * folio_deactivate() + the drained lru_deactivate() (mm/swap.c, 7.2.13,
+ * classic LRU): only an evictable, active folio on the LRU moves — it
+ * loses PG_active and PG_referenced, goes to the head of the inactive list
+ * (the head of the model's single list) and PGDEACTIVATE += nr. An
+ * inactive folio stays where it is. [I] With MGLRU enabled
+ * (lru_gen_enabled()) the kernel would instead clear the folio's
+ * generation refs; the model has the classic LRU only.
+ */
+function folioDeactivate(k: Kernel, f: Folio): void {
+  const w = k.memmap.flags[f.head]!;
+  if ((w & FLAG.unevictable.mask) !== 0 || (w & FLAG.lru.mask) === 0 || (w & FLAG.active.mask) === 0) return;
+  folioClearActive(f);
+  folioClearReferenced(f);
+  lruRotateToHead(k, f);
+  k.stats.count(VM.pgdeactivate, f.nr);
+}
+
+/**
+ * MADV_FREE (mm/madvise.c madvise_free_single_vma, 7.2.13): one mmu_gather
+ * for the whole call (madvise_init_tlb), madvise_free_pte_range per PMD
+ * extent of each VMA, tlb_end_vma after each VMA (the flush of the PTEs
+ * whose young/dirty bits were cleared), tlb_finish_mmu at the end.
+ */
+function madviseFree(k: Kernel, p: Proc, start: number, end: number): void {
+  const g = tlbGatherMmu(p, false);
+  for (const v of vmasInRange(p, start, end)) {
+    const s = Math.max(start, v.vmStart);
+    const e = Math.min(end, v.vmEnd);
+    for (let a = s; a < e; ) {
+      const next = pmdAddrEnd(a, e);
+      const t = p.pt.pteTableOf(a);
+      if (t !== null) freePteRange(k, p, t, a, next, g);
+      a = next;
+    }
+    tlbEndVma(g);
+  }
+  tlbFinishMmu(k, g);
+}
+
+/**
+ * madvise_free_pte_range() over one PTE table: swap runs are freed
  * (swap_put_entries_direct, MM_SWAPENTS), partially covered large folios
  * split (unless maybe shared), dirty or swap-cache folios need mapcount == nr
  * and a successful folio_free_swap before folio_clear_dirty, young/dirty
- * PTEs get clear_young_dirty_ptes, then folio_mark_lazyfree.
+ * PTEs get clear_young_dirty_ptes + tlb_remove_tlb_entries, then
+ * folio_mark_lazyfree.
  */
-function madviseFreeVma(k: Kernel, p: Proc, start: number, end: number): void {
-  for (let a = start; a < end; ) {
-    const next = pmdAddrEnd(a, end);
-    const t = p.pt.pteTableOf(a);
-    if (t !== null) freePteRange(k, p, t, a, next);
-    a = next;
-  }
-}
-
-function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: number): void {
+function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: number, g: MmuGather): void {
   const l = k.ledger;
   const mm = k.memmap;
   l.lock(t.ptl);
   flushTlbBatchedPending(p.pt);
   let nrSwap = 0;
-  let flushed = false;
   let i = pteIdx(start);
   const iEnd = i + (end - start) / PAGE_SIZE;
   while (i < iEnd) {
@@ -267,7 +311,7 @@ function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
     if (f.order > 0) {
       nr = folioBatch(f, t, i, iEnd - i);
       if (nr < f.nr) {
-        if (splitPartial(k, t, f)) continue;
+        if (splitPartial(k, p, t, f)) continue;
         i += nr;
         continue;
       }
@@ -290,17 +334,13 @@ function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
     }
     if (pteYoung(pte.lo, pte.hi) || pteDirty(pte.lo, pte.hi)) {
       clearYdPtes(k, t, i, nr, CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY);
-      flushed = true;
+      tlbRemoveTlbEntries(g, t.vaOf(i), nr);
     }
     folioMarkLazyfree(k, f);
     i += nr;
   }
   if (nrSwap !== 0) k.addMmCounter(p, MM_SWAPENTS, nrSwap);
   l.unlock(t.ptl);
-  if (flushed) {
-    k.ledger.charge(EV.TLB_FLUSH_RANGE); // flush_tlb_range()'s own overhead, as try_to_unmap_one charges it
-    internalFlushTlbRange(p.pt, start, end);
-  }
 }
 
 /**

@@ -110,6 +110,11 @@ function widen(g: MmuGather, start: number, end: number): void {
   if (end > g.end) g.end = end;
 }
 
+/** tlb_remove_tlb_entries(tlb, ptep, nr, addr): the nr PTEs from `addr` join the range the next flush covers (tlb_flush_pte_range). */
+export function tlbRemoveTlbEntries(g: MmuGather, addr: number, nr: number): void {
+  widen(g, addr, addr + nr * PAGE_SIZE);
+}
+
 /** __tlb_remove_folio_pages(): 1 slot (nr = 1) or 2; true when the gather is full (force flush + break). */
 function gatherAdd(g: MmuGather, f: Folio, nr: number): boolean {
   const e = g.folios.length;
