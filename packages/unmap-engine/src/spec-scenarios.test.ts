@@ -136,17 +136,21 @@ describe('§7.4 / §7.5 after fork', () => {
 });
 
 describe('§7.6 / §7.7 swap-in', () => {
-  it.each(POLICIES)('%s §7.6: a read fault after pageout swaps in one 64K folio: 16 writable clean PTEs, all exclusive, counts 0, still in the swap cache', (policy) => {
+  it.each(POLICIES)('%s §7.6: a read fault after pageout on zram swaps in one 64K folio: 16 writable clean PTEs, all exclusive, PG_dirty, swap cache freed', (policy) => {
     const { e, pid } = faulted(policy);
     e.madvise(pid, A, K64, 'pageout');
     expect(e.read(pid, A, 4096).lost).toEqual([]);
     const d = dumpOk(e);
     for (const p of ptesIn(d, pid, A, 16)) expect(p).toMatchObject({ kind: 'present', write: true, dirty: false });
     const f = folioMappedAt(d, pid, A);
-    expect(f).toMatchObject({ order: 4, anonExclusive: '1'.repeat(16), mapcount: 16, refcount: 32 });
-    expect(f.flags).toContain('swapcache');
-    expect(d.swap.slots.map((s) => s.count)).toEqual(Array(16).fill(0));
-    expect(d.swap.swapCache).toEqual([{ pfn: f.pfn, offset: f.swap!.offset, nr: 16 }]);
+    // mm/memory.c:should_try_to_free_swap (7.2.13) is true for every SWP_SYNCHRONOUS_IO device; folio_free_swap
+    // (mm/swapfile.c) then deletes the folio from the swap cache (its 16 cache references go: refcount 32 → 16),
+    // frees the 16 slots (counts 0 since folio_put_swap) and folio_set_dirty marks it dirty.
+    expect(f).toMatchObject({ order: 4, anonExclusive: '1'.repeat(16), mapcount: 16, refcount: 16, swap: null });
+    expect(f.flags).toContain('dirty');
+    expect(f.flags).not.toContain('swapcache');
+    expect(d.swap.slots).toEqual([]);
+    expect(d.swap.swapCache).toEqual([]);
     expect(proc(d, pid).rss).toMatchObject({ anon: 16, swapents: 0 });
   });
 
@@ -162,21 +166,53 @@ describe('§7.6 / §7.7 swap-in', () => {
   });
 });
 
+/**
+ * A 64K folio mapped, exclusive and writable, and in the swap cache: a first pageout whose
+ * folio_dup_swap fails (injected, as in §7.10) after folio_alloc_swap. On zram a swap-in never leaves a
+ * folio in the swap cache (mm/memory.c:should_try_to_free_swap, 7.2.13), so §7.6 no longer gives this.
+ */
+function inSwapCacheMapped(policy: (typeof POLICIES)[number]) {
+  const f = faulted(policy);
+  f.e.setInject('swapDupEnomem', 1);
+  f.e.madvise(f.pid, A, K64, 'pageout');
+  const d = dumpOk(f.e);
+  expect(folioMappedAt(d, f.pid, A).flags).toEqual(expect.arrayContaining(['swapcache', 'active']));
+  expect(ptesIn(d, f.pid, A, 16).every((p) => p?.kind === 'present' && p.write)).toBe(true);
+  return f;
+}
+
 describe('§7.8 / §7.9 pinned folios', () => {
   it.each(POLICIES)('%s §7.8: pinned folio in the swap cache: unmap aborts, PTEs/counters/slots/exclusive bits unchanged, folio activated', (policy) => {
-    const { e, pid } = faulted(policy);
-    e.madvise(pid, A, K64, 'pageout');
-    e.read(pid, A, K64);
+    const { e, pid } = inSwapCacheMapped(policy);
     e.pin(pid, A, 4096, { kind: 'pin', write: true });
     const before = dumpOk(e);
     const r = e.reclaim({ kind: 'proactive' });
     expect(r.unmapFail).toBe(16);
     const after = dumpOk(e);
     const diff = diffStates(before, after).filter((x) => !x.path.startsWith('stats.'));
-    // Only PTE A/D/cont may move (§7.8: "batched clears and restores all 16, with merged dirty/young [I]") and the activation.
+    // Only PTE A/D/cont may move (§7.8: "batched clears and restores all 16, with merged dirty/young [I]"); the folio
+    // is activated again (it already was, by the failed first pageout).
     for (const x of diff) expect(x.path).toMatch(/ptes\.\d+\.(dirty|young|cont)$|folios\.0\.flags\.active$/);
-    expect(folioMappedAt(after, pid, A).flags).toContain('active');
+    expect(folioMappedAt(after, pid, A).flags).toEqual(expect.arrayContaining(['active', 'swapcache']));
     expect(ptesIn(after, pid, A, 16).every((p) => p?.kind === 'present' && p.write)).toBe(true);
+  });
+
+  it.each(POLICIES)('%s §7.8 on a non-synchronous device: a read fault leaves the order-0 folio in the swap cache; pinned, it aborts the unmap', (policy) => {
+    // swapin_readahead (no SWP_SYNCHRONOUS_IO) allocates order 0; should_try_to_free_swap is false: not synchronous,
+    // swap not full, no VM_LOCKED/mlock, a read fault (mm/memory.c, 7.2.13). So the folio stays in the swap cache.
+    const { e, pid } = setup(policy, 4 * K64, { swapSynchronousIo: false });
+    e.write(pid, A, K64);
+    e.madvise(pid, A, K64, 'pageout');
+    e.read(pid, A, K64);
+    e.pin(pid, A, 4096, { kind: 'pin', write: true });
+    const c = costs(e, () => e.madvise(pid, A, 4096, 'pageout'));
+    expect(c).toMatchObject({ PVMW_CALL: 1, PTE_XCHG: 1, PTE_WRITE: 1 });
+    expect(c.RMAP_CALL ?? 0).toBe(0);
+    const d = dumpOk(e);
+    const f = folioMappedAt(d, pid, A);
+    expect(f).toMatchObject({ order: 0, mapcount: 1, pincount: 1, anonExclusive: '1' });
+    expect(f.flags).toEqual(expect.arrayContaining(['active', 'swapcache']));
+    expect(ptesIn(d, pid, A, 1)[0]).toMatchObject({ kind: 'present', write: true });
   });
 
   it.each(POLICIES)('%s §7.9: pinned folio not in the swap cache is kept before swap allocation; try_to_unmap never runs', (policy) => {
@@ -454,9 +490,7 @@ describe('§7.24 fork of an exclusive 64K folio', () => {
 
 describe('§7.25 TTU_HWPOISON', () => {
   it.each(POLICIES)('%s: page 7 poisoned in a swap-cache folio: nr 1 everywhere, page 7 → hwpoison entry (ANON −1), the others → swap PTEs', (policy) => {
-    const { e, pid } = faulted(policy);
-    e.madvise(pid, A, K64, 'pageout');
-    e.read(pid, A, K64);
+    const { e, pid } = inSwapCacheMapped(policy);
     const c = costs(e, () => e.poison(pid, A + 7 * 4096, { ttuHwpoison: true, split: false }));
     expect(c.PVMW_CALL).toBe(17); // 16 hits of nr 1, then the walk's final not_found
     const d = dumpOk(e);

@@ -52,3 +52,78 @@ describe('swap-in next to the swap header (slot 0)', () => {
     });
   }
 });
+
+/*
+ * should_try_to_free_swap() + folio_free_swap() after a swap-in (mm/memory.c:do_swap_page and
+ * should_try_to_free_swap, mm/swapfile.c:folio_free_swap, Linux 7.2.13).
+ */
+describe('do_swap_page frees the swap cache as 7.2.13 decides', () => {
+  const A = 0x4000_0000;
+  const K64 = 0x10000;
+  const folioAtA = (e: Engine, pid: number) => {
+    const d = e.dump();
+    const pte = d.processes.find((p) => p.pid === pid)!.ptes.find((p) => parseInt(p.addr, 16) === A)!;
+    return { d, f: d.folios.find((f) => f.pfn <= pte.pfn! && pte.pfn! < f.pfn + (1 << f.order))!, pte };
+  };
+  const setUpAt = (policy: Policy, swapSynchronousIo: boolean) => {
+    const e = new Engine({ policy, mthp: { '64K': 'always' }, swapSynchronousIo });
+    const pid = e.createProcess();
+    e.mmap(pid, { addr: A, len: 4 * K64 });
+    e.write(pid, A, K64);
+    return { e, pid };
+  };
+
+  for (const policy of ['per-pte', 'mainline', 'batched'] as const) {
+    it(`${policy}: SWP_SYNCHRONOUS_IO, read fault: folio_free_swap runs — out of the swap cache, slots freed, PG_dirty, PTEs clean`, () => {
+      // should_try_to_free_swap: `if (data_race(si->flags & SWP_SYNCHRONOUS_IO)) return true;` — for a read fault
+      // too. folio_free_swap: not under writeback, every slot's count 0 after folio_put_swap → swap_cache_del_folio
+      // (the 16 cache references go) and folio_set_dirty.
+      const { e, pid } = setUpAt(policy, true);
+      e.madvise(pid, A, K64, 'pageout');
+      e.read(pid, A, 4096);
+      const { d, f, pte } = folioAtA(e, pid);
+      expect(f).toMatchObject({ order: 4, refcount: 16, mapcount: 16, swap: null });
+      expect(f.flags).toContain('dirty');
+      expect(f.flags).not.toContain('swapcache');
+      expect(pte).toMatchObject({ write: true, dirty: false });
+      expect(d.swap.slots).toEqual([]);
+      expect(d.swap.swapCache).toEqual([]);
+      expect(e.checkInvariants().violations).toEqual([]);
+    });
+
+    it(`${policy}: SWP_SYNCHRONOUS_IO, but another mm still holds the slots: folio_free_swap refuses (folio_maybe_swapped), no PG_dirty`, () => {
+      // §7.5 then §7.7: the child's swap-in drops its 16 counts 2 → 1; the parent's swap PTEs keep them at 1, so
+      // folio_maybe_swapped() is true and folio_free_swap returns false before folio_set_dirty.
+      const { e, pid } = setUpAt(policy, true);
+      const child = e.fork(pid);
+      e.reclaim({ kind: 'proactive' });
+      e.read(child, A, 4096);
+      const { d, f } = folioAtA(e, child);
+      expect(f.flags).toContain('swapcache');
+      expect(f.flags).not.toContain('dirty');
+      expect(d.swap.slots.map((s) => s.count)).toEqual(Array(16).fill(1));
+    });
+
+    it(`${policy}: no SWP_SYNCHRONOUS_IO, read fault: the order-0 folio stays in the swap cache, clean`, () => {
+      // Not synchronous; vm_swap_full() false (16 of 16383 slots); no VM_LOCKED/mlock; no FAULT_FLAG_WRITE → false.
+      const { e, pid } = setUpAt(policy, false);
+      e.madvise(pid, A, K64, 'pageout');
+      e.read(pid, A, 4096);
+      const { d, f } = folioAtA(e, pid);
+      expect(f.order).toBe(0); // swapin_readahead: order 0
+      expect(f.flags).toContain('swapcache');
+      expect(f.flags).not.toContain('dirty');
+      expect(d.swap.slots.find((s) => s.offset === f.swap!.offset)).toMatchObject({ count: 0 });
+    });
+
+    it(`${policy}: no SWP_SYNCHRONOUS_IO, write fault with no other reference: folio_free_swap runs`, () => {
+      // FAULT_FLAG_WRITE and folio_ref_count == extra_refs (1 mapped) + folio_nr_pages (1 cache reference).
+      const { e, pid } = setUpAt(policy, false);
+      e.madvise(pid, A, K64, 'pageout');
+      e.write(pid, A, 4096);
+      const { f } = folioAtA(e, pid);
+      expect(f.flags).not.toContain('swapcache');
+      expect(f.flags).toContain('dirty');
+    });
+  }
+});

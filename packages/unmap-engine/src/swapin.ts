@@ -168,9 +168,12 @@ function swapinFolio(k: Kernel, si: SwapDevice, folio: Folio, first: number): vo
  * MM_SWAPENTS −= nr, uffd-wp restored from the swap PTE, writable iff
  * (exclusive ∨ refcount 1) ∧ VM_WRITE ∧ ¬uffd-wp (dirty only on a write
  * fault), RMAP_EXCLUSIVE when exclusive, folio_ref_add(nr − 1), rmap add,
- * set_ptes(nr), folio_put_swap, and folio_free_swap only if swap is full,
- * VM_LOCKED/mlocked, or a write fault with no other references. A read
- * fault leaves the folio in the swap cache.
+ * set_ptes(nr), folio_put_swap, then folio_free_swap when
+ * should_try_to_free_swap() says so: always on a SWP_SYNCHRONOUS_IO device
+ * (zram), so there even a read fault leaves the folio out of the swap cache
+ * and PG_dirty (its only copy is now in memory) unless another swap PTE
+ * still holds one of its slots; on other devices only if swap is full,
+ * VM_LOCKED/mlocked, or a write fault with no other references.
  */
 export function doSwapPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, addr: number, write: boolean): void {
   const si = k.si;
@@ -239,9 +242,9 @@ export function doSwapPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number,
   }
   setPtes(t, i0, pte.lo, pte.hi, nrPages);
   folioPutSwap(si, nrPages === folio.nr ? folioSubrangeAll(folio) : folioSubrange(folio, idx, 1));
-  if (shouldTryToFreeSwap(k, si, folio, vma, nrPages, write)) folioFreeSwap(si, folio);
-  l.unlock(t.ptl);
+  if (shouldTryToFreeSwap(k, folio, vma, nrPages, write)) folioFreeSwap(si, folio);
   folioUnlock(folio);
+  l.unlock(t.ptl);
 }
 
 function allocOrder0(k: Kernel, addr: number): Folio {
@@ -251,14 +254,20 @@ function allocOrder0(k: Kernel, addr: number): Folio {
 }
 
 /**
- * should_try_to_free_swap(folio, vma, extra_refs = nr_pages, fault_flags) as
- * spec §5 states it. [I] extra_refs = the nr_pages mapping references just
- * taken (the large-folio form); no "always free for SWP_SYNCHRONOUS_IO" (the
- * spec: a read fault leaves the folio in the swap cache).
+ * should_try_to_free_swap(si, folio, vma, extra_refs = nr_pages, fault_flags)
+ * (mm/memory.c, 7.2.13): not in the swap cache → false; a SWP_SYNCHRONOUS_IO
+ * device → true ("always try to free swap cache for SWP_SYNCHRONOUS_IO
+ * devices"); mem_cgroup_swap_full (here vm_swap_full: no memcg limits are
+ * modelled), VM_LOCKED or mlocked → true; else only a write fault (no KSM)
+ * whose folio holds no reference beyond the nr_pages just mapped and the
+ * swap cache's nr. folio_free_swap (mm/swapfile.c) then still refuses a
+ * folio under writeback or with a slot whose swap count is not 0.
  */
-function shouldTryToFreeSwap(k: Kernel, si: SwapDevice, f: Folio, vma: Vma, extraRefs: number, write: boolean): boolean {
+function shouldTryToFreeSwap(k: Kernel, f: Folio, vma: Vma, extraRefs: number, write: boolean): boolean {
+  const si = k.si!;
   const sc = FLAG.swapcache.mask | FLAG.swapbacked.mask;
   if ((k.memmap.flags[f.head]! & sc) !== sc) return false;
+  if (k.config.swapSynchronousIo) return true; // data_race(si->flags & SWP_SYNCHRONOUS_IO)
   if (si.nrSwapPages * 2 < si.totalSwapPages) return true; // mem_cgroup_swap_full → vm_swap_full
   if ((vma.flags & VM_LOCKED) !== 0 || (k.memmap.flags[f.head]! & FLAG.mlocked.mask) !== 0) return true;
   return write && k.memmap.aux[f.head] === extraRefs + f.nr;
