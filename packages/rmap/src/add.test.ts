@@ -21,7 +21,7 @@ import {
   folioRemoveRmapPtes,
   pageMapcount,
 } from './index.js';
-import { MODES, exclusiveMap, faultIn, folioCounters, makeMm, makeVma, makeWorld } from './test-fixtures.js';
+import { MODES, exclusiveMap, faultIn, folioCounters, makeMm, makeVma, makeWorld, mmIdLock, mmIdOn, pageMapcountOn } from './test-fixtures.js';
 
 const MM_A = makeMm(7);
 
@@ -54,16 +54,20 @@ describe('folio_add_new_anon_rmap (spec §2.2)', () => {
       expect(folioEntireMapcount(folio)).toBe(0);
       expect(exclusiveMap(folio)).toBe('E'.repeat(16));
       const c = folioCounters(folio);
-      if (mode === 'legacy') {
+      if (pageMapcountOn(mode)) {
         expect(c.pageMapcount).toEqual(new Array<number>(16).fill(0));
         expect(c.nrPagesMapped).toBe(16);
-        expect([c.mmId0, c.mmIdMapcount0]).toEqual([0, -1]); // no MM_ID before 6.15
         expect(pageMapcount(folio, 5)).toBe(1);
       } else {
         expect(c.pageMapcount).toEqual(new Array<number>(16).fill(-1)); // NO_PAGE_MAPCOUNT
         expect(c.nrPagesMapped).toBe(0);
-        expect([folioMmId(folio, 0), folioMmIdMapcount(folio, 0), folioMmId(folio, 1)]).toEqual([7, 16, 0]);
         expect(() => pageMapcount(folio, 5)).toThrow(FoliolabError);
+      }
+      if (mmIdOn(mode)) {
+        // 7.2.13 include/linux/rmap.h:folio_set_large_mapcount (CONFIG_MM_ID): slot 0 takes the mm
+        expect([folioMmId(folio, 0), folioMmIdMapcount(folio, 0), folioMmId(folio, 1)]).toEqual([7, 16, 0]);
+      } else {
+        expect([c.mmId0, c.mmIdMapcount0]).toEqual([0, -1]); // no MM_ID before 6.15
       }
       expect(w.rmap.stats.NR_ANON_MAPPED).toBe(16);
       expect(w.rmap.stats.nr_anon[4]).toBe(1);
@@ -77,7 +81,7 @@ describe('folio_add_new_anon_rmap (spec §2.2)', () => {
       folioPrepLargeRmappable(folio);
       const { counts } = measure(w.ledger, () => folioAddNewAnonRmap(folio, vma, 0x200000, RMAP_EXCLUSIVE));
       expect([folioLargeMapcount(folio), folioEntireMapcount(folio)]).toEqual([1, 1]);
-      expect(folioCounters(folio).nrPagesMapped).toBe(mode === 'legacy' ? ENTIRELY_MAPPED : 0);
+      expect(folioCounters(folio).nrPagesMapped).toBe(pageMapcountOn(mode) ? ENTIRELY_MAPPED : 0);
       expect(exclusiveMap(folio)).toBe('E' + '.'.repeat(511));
       expect(w.rmap.stats.NR_ANON_MAPPED).toBe(512);
       expect(w.rmap.stats.NR_ANON_THPS).toBe(512);
@@ -134,12 +138,14 @@ describe('folio_add_anon_rmap_ptes / _pmd (spec §2.2 "PTE level" / "PMD level")
       const mappedBefore = w.rmap.stats.NR_ANON_MAPPED;
       const { counts } = measure(w.ledger, () => folioAddAnonRmapPtes(folioSubrange(folio, 8, 8), vma, RMAP_EXCLUSIVE));
       expect(folioLargeMapcount(folio)).toBe(16);
-      if (mode === 'legacy') {
+      if (pageMapcountOn(mode)) {
         expect(folioCounters(folio).pageMapcount).toEqual(new Array<number>(16).fill(0));
         expect(folioCounters(folio).nrPagesMapped).toBe(16);
         expect(w.rmap.stats.NR_ANON_MAPPED - mappedBefore).toBe(8); // per newly mapped page
-        // 8 per-page inc_and_test + 1 _nr_pages_mapped add_return + 1 large add; 2 loops of 8; 8 bit sets.
-        expect(nonZero(counts)).toEqual({ RMAP_CALL: 1, ATOMIC_MAPCOUNT: 10, LOOP_ITER: 16, ATOMIC_RMW: 8, PCPU_COUNTER: 1 });
+        // 8 per-page inc_and_test + 1 _nr_pages_mapped add_return + 1 large add (under the _mm_ids bit lock
+        // with MM_ID: 7.2.13 mm/rmap.c:__folio_add_rmap → folio_add_large_mapcount); 2 loops of 8; 8 bit sets.
+        expect(nonZero(counts)).toEqual({ RMAP_CALL: 1, ATOMIC_MAPCOUNT: 10, LOOP_ITER: 16, ATOMIC_RMW: 8, PCPU_COUNTER: 1, ...mmIdLock(mode) });
+        if (mmIdOn(mode)) expect(folioMmIdMapcount(folio, 0)).toBe(16);
       } else {
         expect(folioMmIdMapcount(folio, 0)).toBe(16);
         expect(w.rmap.stats.NR_ANON_MAPPED - mappedBefore).toBe(0); // still mapped: whole-folio accounting
@@ -158,12 +164,12 @@ describe('folio_add_anon_rmap_ptes / _pmd (spec §2.2 "PTE level" / "PMD level")
       expect(w.rmap.stats.NR_ANON_MAPPED).toBe(512);
       folioRemoveRmapPtes(folioSubrange(folio, 100, 412), vma);
       const mapped = w.rmap.stats.NR_ANON_MAPPED;
-      expect(mapped).toBe(mode === 'legacy' ? 100 : 512);
+      expect(mapped).toBe(pageMapcountOn(mode) ? 100 : 512);
       folioAddAnonRmapPmd(folio, vma, RMAP_NONE);
       expect(w.rmap.stats.NR_ANON_THPS).toBe(512);
       expect(w.rmap.stats.NR_ANON_MAPPED).toBe(512);
       expect([folioLargeMapcount(folio), folioEntireMapcount(folio)]).toEqual([101, 1]);
-      if (mode === 'legacy') expect(folioCounters(folio).nrPagesMapped).toBe(ENTIRELY_MAPPED + 100);
+      if (pageMapcountOn(mode)) expect(folioCounters(folio).nrPagesMapped).toBe(ENTIRELY_MAPPED + 100);
     });
 
     it(`${mode}: a PMD add costs entire inc + (legacy) ENTIRELY_MAPPED add + large inc`, () => {
@@ -175,7 +181,7 @@ describe('folio_add_anon_rmap_ptes / _pmd (spec §2.2 "PTE level" / "PMD level")
       const { counts } = measure(w.ledger, () => folioAddAnonRmapPmd(folio, vma2, RMAP_NONE));
       // Not the first PMD mapping: no ENTIRELY_MAPPED add, no stats.
       expect(nonZero(counts)).toEqual(
-        mode === 'legacy' ? { RMAP_CALL: 1, ATOMIC_MAPCOUNT: 2 } : { RMAP_CALL: 1, ATOMIC_MAPCOUNT: 2, LOCK: 1, UNLOCK: 1 },
+        { RMAP_CALL: 1, ATOMIC_MAPCOUNT: 2, ...mmIdLock(mode) },
       );
       expect(folioEntireMapcount(folio)).toBe(2);
     });
@@ -185,7 +191,7 @@ describe('folio_add_anon_rmap_ptes / _pmd (spec §2.2 "PTE level" / "PMD level")
       const vma = makeVma(w, MM_A, 0x100000, 16);
       const folio = faultIn(w, 4, vma, 0x100000, RMAP_EXCLUSIVE);
       const add = (): void => folioAddAnonRmapPtes(folioSubrange(folio, 3, 1), vma, RMAP_NONE);
-      if (mode === 'legacy') {
+      if (pageMapcountOn(mode)) {
         const before = folioCounters(folio);
         expect(add).toThrow(/AnonExclusive and mapped more than once/);
         expect(folioCounters(folio)).toEqual(before);
@@ -219,7 +225,7 @@ describe('folio_add_file_rmap_ptes / _pmd and __folio_mod_stat for file folios',
       const f = w.memmap.allocFolio(4)!;
       f.fa[f.fb + F_MAPPING] = fileMapping(5);
       folioAddFileRmapPtes(folioSubrange(f, 0, 4), vma);
-      expect(w.rmap.stats.NR_FILE_MAPPED).toBe(mode === 'legacy' ? 4 : 16);
+      expect(w.rmap.stats.NR_FILE_MAPPED).toBe(pageMapcountOn(mode) ? 4 : 16);
       expect(w.rmap.stats.NR_ANON_MAPPED).toBe(0);
       folioRemoveRmapPtes(folioSubrange(f, 0, 4), vma);
       expect(w.rmap.stats.NR_FILE_MAPPED).toBe(0);

@@ -70,7 +70,7 @@ function addRmapCore(st: RmapState, folio: Folio, firstPfn: number, nrPages: num
       mc[firstPfn] = mc[firstPfn]! + 1;
       return mc[firstPfn] === 0 ? 1 : 0;
     }
-    if (!st.legacy) {
+    if (!st.pageMapcount) {
       // NO_PAGE_MAPCOUNT: the first mapping of the folio maps all of it.
       const m = addReturnLargeMapcount(st, folio, nrPages, mmId);
       return m === nrPages ? folio.nr : 0;
@@ -99,7 +99,7 @@ function addRmapCore(st: RmapState, folio: Folio, firstPfn: number, nrPages: num
   const entire = fa[fb + F_ENTIRE_MAPCOUNT]! + 1;
   fa[fb + F_ENTIRE_MAPCOUNT] = entire;
   const firstPmd = entire === 0;
-  if (!st.legacy) {
+  if (!st.pageMapcount) {
     if (firstPmd) outPmdmapped = folio.nr;
     const m = addReturnLargeMapcount(st, folio, 1, mmId);
     return m === 1 ? folio.nr : 0;
@@ -167,19 +167,19 @@ export function folioAddNewAnonRmap(folio: Folio, vma: RmapVma, address: number,
   } else if (folio.order < HPAGE_PMD_ORDER) {
     nr = folio.nr;
     ledger.charge(EV.LOOP_ITER, nr);
-    if (st.legacy) {
+    if (st.pageMapcount) {
       const mc = mm.mapcount!;
       for (let p = head; p < head + nr; p++) mc[p] = 0; // atomic_set: not charged; a loop beats fill()'s call here
     }
     // folio_set_pages_anon_exclusive on the whole (validated, live) folio: nr × ATOMIC_RMW, no FolioSubrange
     if (exclusive) pagesAtomicSet(mm, head, nr, AE_MASK);
     setLargeMapcount(st, folio, nr, vma.mm.mmId);
-    if (st.legacy) fa[fb + F_NR_PAGES_MAPPED] = nr;
+    if (st.pageMapcount) fa[fb + F_NR_PAGES_MAPPED] = nr;
   } else {
     nr = folio.nr;
     fa[fb + F_ENTIRE_MAPCOUNT] = 0;
     setLargeMapcount(st, folio, 1, vma.mm.mmId);
-    if (st.legacy) fa[fb + F_NR_PAGES_MAPPED] = ENTIRELY_MAPPED;
+    if (st.pageMapcount) fa[fb + F_NR_PAGES_MAPPED] = ENTIRELY_MAPPED;
     if (exclusive) setPageAnonExclusive(mm, head);
     nrPmdmapped = nr;
   }
@@ -226,7 +226,7 @@ export function folioAddAnonRmapPtes(sub: FolioSubrange, vma: RmapVma, flags: Rm
   checkFlags(fn, flags);
   checkAnonVmaRoot(fn, st, folio, vma);
   checkExclusiveAfterAdd(fn, st, folio, firstPage, nr, false, (flags & RMAP_EXCLUSIVE) !== 0);
-  if (folio.order === 0 || st.legacy) checkPageMapcountRoom(fn, folio, sub.firstPfn, nr);
+  if (folio.order === 0 || st.pageMapcount) checkPageMapcountRoom(fn, folio, sub.firstPfn, nr);
   const ledger = st.ledger;
   ledger.begin('folio_add_anon_rmap_ptes');
   ledger.charge(EV.RMAP_CALL);
@@ -267,7 +267,7 @@ export function folioAddFileRmapPtes(sub: FolioSubrange, vma: RmapVma): void {
   const st = stateOfSub(fn, sub);
   checkVma(fn, vma);
   checkFile(fn, sub.folio);
-  if (sub.folio.order === 0 || st.legacy) checkPageMapcountRoom(fn, sub.folio, sub.firstPfn, sub.nr);
+  if (sub.folio.order === 0 || st.pageMapcount) checkPageMapcountRoom(fn, sub.folio, sub.firstPfn, sub.nr);
   st.ledger.begin('folio_add_file_rmap_ptes');
   st.ledger.charge(EV.RMAP_CALL);
   const mapped = addRmapCore(st, sub.folio, sub.firstPfn, sub.nr, vma.mm.mmId, false);

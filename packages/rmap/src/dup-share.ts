@@ -51,7 +51,7 @@ export function folioTryDupAnonRmapPtes(sub: FolioSubrange, dstVma: RmapVma, src
   checkAnon(fn, st, folio);
   const mm = folio.mm;
   const mc = mm.mapcount!;
-  if (folio.order === 0 || st.legacy) {
+  if (folio.order === 0 || st.pageMapcount) {
     for (let p = firstPfn; p < firstPfn + nr; p++) {
       if (mc[p]! < 0) fail(fn, 'EINVAL', `page ${p - folio.head} of folio ${folio.head} is not PTE-mapped: nothing to duplicate`, { head: folio.head, pfn: p });
       if (mc[p]! >= PAGE_MAPCOUNT_MAX) pageMapcountOverflow(fn, folio, p);
@@ -95,10 +95,10 @@ export function folioTryDupAnonRmapPtes(sub: FolioSubrange, dstVma: RmapVma, src
       flags[p] = flags[p]! & ~AE_MASK; // ClearPageAnonExclusive: charged below, one ATOMIC_RMW each
       cleared++;
     }
-    if (st.legacy) mc[p] = mc[p]! + 1;
+    if (st.pageMapcount) mc[p] = mc[p]! + 1;
   }
   ledger.charge(EV.ATOMIC_RMW, cleared);
-  if (st.legacy) ledger.charge(EV.ATOMIC_MAPCOUNT, nr);
+  if (st.pageMapcount) ledger.charge(EV.ATOMIC_MAPCOUNT, nr);
   addReturnLargeMapcount(st, folio, nr, dstVma.mm.mmId);
   ledger.end();
   return 0;

@@ -133,8 +133,10 @@ function checkFolio(st: RmapState, f: Folio, census: FolioCensus | undefined, li
   for (let p = head; p < head + nr; p++) if (mc[p]! < -1) out.add(head, 'counters', `${at}: page ${p - head} _mapcount ${mc[p]}`);
   if (large && fa[fb + F_PINCOUNT]! < 0) out.add(head, 'counters', `${at}: _pincount ${fa[fb + F_PINCOUNT]}`);
   if (!large) checkSmallFields(f, out);
-  else if (st.legacy) checkLegacy(f, out);
-  else checkMmId(f, out);
+  else {
+    if (st.pageMapcount) checkLegacy(f, out, st.mmId);
+    if (st.mmId) checkMmId(f, out, st.pageMapcount);
+  }
   if (census !== undefined) checkCensus(st, f, census, out);
   checkRefcount(f, total, census, out);
   checkExclusive(st, f, census, out);
@@ -163,7 +165,7 @@ function pagesMapped(st: RmapState, f: Folio): number {
   const mc = f.mm.mapcount!;
   if (f.order === 0) return mc[f.head]! >= 0 ? 1 : 0;
   const { fa, fb } = f;
-  if (!st.legacy) return fa[fb + F_LARGE_MAPCOUNT]! >= 0 ? f.nr : 0;
+  if (!st.pageMapcount) return fa[fb + F_LARGE_MAPCOUNT]! >= 0 ? f.nr : 0;
   if (fa[fb + F_ENTIRE_MAPCOUNT]! >= 0) return f.nr;
   let n = 0;
   for (let p = f.head; p < f.head + f.nr; p++) if (mc[p]! >= 0) n++;
@@ -178,7 +180,7 @@ function checkSmallFields(f: Folio, out: Out): void {
   if (fa[fb + F_MM_ID0] !== 0 || fa[fb + F_MM_ID1] !== 0) out.add(head, 'mm-id', `folio ${head}: order-0 folio has MM_ID state`);
 }
 
-function checkLegacy(f: Folio, out: Out): void {
+function checkLegacy(f: Folio, out: Out, mmId: boolean): void {
   const mc = f.mm.mapcount!;
   const { fa, fb, head, nr } = f;
   let pageSum = 0;
@@ -199,22 +201,24 @@ function checkLegacy(f: Folio, out: Out): void {
   if (npm < 0 || npm >= 2 * ENTIRELY_MAPPED || (npm >= ENTIRELY_MAPPED) !== entire > 0) {
     out.add(head, 'entirely-mapped', `folio ${head}: _nr_pages_mapped 0x${npm.toString(16)} vs entire mapcount ${entire}`);
   }
-  if (fa[fb + F_MM_ID0] !== 0 || fa[fb + F_MM_ID1] !== 0 || fa[fb + F_MM_ID_MAPCOUNT0] !== -1 || fa[fb + F_MM_ID_MAPCOUNT1] !== -1) {
+  if (!mmId && (fa[fb + F_MM_ID0] !== 0 || fa[fb + F_MM_ID1] !== 0 || fa[fb + F_MM_ID_MAPCOUNT0] !== -1 || fa[fb + F_MM_ID_MAPCOUNT1] !== -1)) {
     out.add(head, 'mm-id', `folio ${head}: legacy mode (no MM_ID) but the _mm_id slots are in use`);
   }
 }
 
-function checkMmId(f: Folio, out: Out): void {
+function checkMmId(f: Folio, out: Out, pageMapcount: boolean): void {
   const mc = f.mm.mapcount!;
   const { fa, fb, head, nr } = f;
   const at = `folio ${head}`;
-  for (let p = head; p < head + nr; p++) {
-    if (mc[p] !== -1) {
-      out.add(head, 'no-page-mapcount', `${at}: NO_PAGE_MAPCOUNT but page ${p - head} has _mapcount ${mc[p]}`);
-      break;
+  if (!pageMapcount) {
+    for (let p = head; p < head + nr; p++) {
+      if (mc[p] !== -1) {
+        out.add(head, 'no-page-mapcount', `${at}: NO_PAGE_MAPCOUNT but page ${p - head} has _mapcount ${mc[p]}`);
+        break;
+      }
     }
+    if (fa[fb + F_NR_PAGES_MAPPED] !== 0) out.add(head, 'no-page-mapcount', `${at}: NO_PAGE_MAPCOUNT but _nr_pages_mapped is ${fa[fb + F_NR_PAGES_MAPPED]}`);
   }
-  if (fa[fb + F_NR_PAGES_MAPPED] !== 0) out.add(head, 'no-page-mapcount', `${at}: NO_PAGE_MAPCOUNT but _nr_pages_mapped is ${fa[fb + F_NR_PAGES_MAPPED]}`);
   const w0 = fa[fb + F_MM_ID0]!;
   const w1 = fa[fb + F_MM_ID1]!;
   if ((w0 & MM_IDS_LOCK_MASK) !== 0) out.add(head, 'mm-id-lock', `${at}: the _mm_ids bit lock is held outside an update`);
@@ -251,7 +255,7 @@ function checkCensus(st: RmapState, f: Folio, c: FolioCensus, out: Out): void {
   if (c.ptes !== undefined && c.ptes + entire !== total) {
     out.add(head, 'pte-census', `folio ${head}: large mapcount ${total} ≠ ${c.ptes} PTEs + ${entire} PMD mappings`);
   }
-  if (c.ptesPerPage !== undefined && (st.legacy || !large)) {
+  if (c.ptesPerPage !== undefined && (st.pageMapcount || !large)) {
     const mc = f.mm.mapcount!;
     for (let i = 0; i < f.nr; i++) {
       if (mc[head + i]! + 1 !== (c.ptesPerPage[i] ?? 0)) {
@@ -284,7 +288,7 @@ function checkExclusive(st: RmapState, f: Folio, c: FolioCensus | undefined, out
       out.add(head, 'exclusive', `folio ${head}: page ${i} is AnonExclusive on a ${ksm ? 'KSM' : 'non-anon'} folio`);
       return;
     }
-    if (excl && (entire > 1 || ((st.legacy || f.order === 0) && mc[p]! > 0))) {
+    if (excl && (entire > 1 || ((st.pageMapcount || f.order === 0) && mc[p]! > 0))) {
       out.add(head, 'exclusive', `folio ${head}: page ${i} is AnonExclusive but mapped more than once`);
       return;
     }

@@ -19,7 +19,8 @@ import type { RmapState } from './state.js';
  * legacy (no CONFIG_MM_ID, ≈v6.12): a plain atomic_add / atomic_sub — one
  * ATOMIC_MAPCOUNT.
  *
- * mm_id (CONFIG_MM_ID, v6.15 David Hildenbrand's MM_ID series): the total
+ * mm_id and page_mapcount_mm_id (CONFIG_MM_ID, v6.15 David Hildenbrand's
+ * MM_ID series; 7.2.13 include/linux/rmap.h, unchanged): the total
  * and the two per-mm slots are updated with plain stores under the
  * `_mm_ids` bit spinlock (bit 31 of F_MM_ID0). Cost model (decided here,
  * used everywhere): the bit lock is a LOCK/UNLOCK pair on the folio's
@@ -58,7 +59,7 @@ export function mmIdOf(f: Folio, idx: 0 | 1): number {
  */
 export function addReturnLargeMapcount(st: RmapState, f: Folio, diff: number, mmId: number): number {
   const { fa, fb } = f;
-  if (st.legacy) {
+  if (!st.mmId) {
     st.ledger.charge(EV.ATOMIC_MAPCOUNT);
     const v = fa[fb + F_LARGE_MAPCOUNT]! + diff;
     fa[fb + F_LARGE_MAPCOUNT] = v;
@@ -96,7 +97,7 @@ export function addReturnLargeMapcount(st: RmapState, f: Folio, diff: number, mm
  */
 export function subReturnLargeMapcount(st: RmapState, f: Folio, diff: number, mmId: number): number {
   const { fa, fb } = f;
-  if (st.legacy) {
+  if (!st.mmId) {
     st.ledger.charge(EV.ATOMIC_MAPCOUNT);
     const v = fa[fb + F_LARGE_MAPCOUNT]! - diff;
     fa[fb + F_LARGE_MAPCOUNT] = v;
@@ -145,7 +146,7 @@ export function subReturnLargeMapcount(st: RmapState, f: Folio, diff: number, mm
 export function setLargeMapcount(st: RmapState, f: Folio, mapcount: number, mmId: number): void {
   const { fa, fb } = f;
   fa[fb + F_LARGE_MAPCOUNT] = mapcount - 1;
-  if (st.legacy) return;
+  if (!st.mmId) return;
   fa[fb + F_MM_ID_MAPCOUNT0] = mapcount - 1;
   setMmId(f, F_MM_ID0, mmId);
 }

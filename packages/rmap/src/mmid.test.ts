@@ -89,8 +89,10 @@ describe('MM_ID slots (spec §2.1 "add(diff, mm)" / "sub(diff, mm)")', () => {
 });
 
 describe('folio_maybe_mapped_shared per mode (spec §2.1 "Queries")', () => {
-  it('legacy uses v6.12 folio_likely_mapped_shared: a guess from page 0; mm_id knows', () => {
-    for (const mode of ['legacy', 'mm_id'] as const) {
+  it('legacy uses v6.12 folio_likely_mapped_shared: a guess from page 0; MM_ID knows (7.2.13 include/linux/mm.h)', () => {
+    // 7.2.13 folio_maybe_mapped_shared: large folios read FOLIO_MM_IDS_SHARED_BITNUM whenever CONFIG_MM_ID,
+    // which TRANSPARENT_HUGEPAGE selects — so also with PAGE_MAPCOUNT (page_mapcount_mm_id, the default).
+    for (const mode of ['legacy', 'mm_id', 'page_mapcount_mm_id'] as const) {
       const w = makeWorld(mode);
       const vma = makeVma(w, A, 0x100000, 16);
       const f = faultIn(w, 4, vma, 0x100000, RMAP_NONE);
@@ -98,7 +100,7 @@ describe('folio_maybe_mapped_shared per mode (spec §2.1 "Queries")', () => {
       // A keeps pages 0..7; B maps pages 8..15 (fork, then A unmapped them): 16 mappings, 2 mms.
       folioTryDupAnonRmapPtes(folioSubrange(f, 8, 8), { ...vma, mm: B }, vma);
       folioRemoveRmapPtes(folioSubrange(f, 8, 8), vma);
-      expect(folioMaybeMappedShared(f)).toBe(mode === 'mm_id'); // the legacy heuristic misses it
+      expect(folioMaybeMappedShared(f)).toBe(mode !== 'legacy'); // the legacy heuristic misses it
       folioTryDupAnonRmapPtes(folioSubrange(f, 0, 1), { ...vma, mm: B }, vma);
       expect(folioMaybeMappedShared(f)).toBe(true); // page 0 mapped twice: legacy catches it too
     }

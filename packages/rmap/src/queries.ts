@@ -62,7 +62,7 @@ export function pageMapcount(folio: Folio, page: number): number {
   }
   const own = folio.mm.mapcount![folio.head + page]! + 1;
   if (folio.order === 0) return own;
-  if (!st.legacy) fail('pageMapcount', 'EINVAL', 'mm_id mode (NO_PAGE_MAPCOUNT) keeps no per-page mapcount for large folios');
+  if (!st.pageMapcount) fail('pageMapcount', 'EINVAL', 'mm_id mode (NO_PAGE_MAPCOUNT) keeps no per-page mapcount for large folios');
   return own + folio.fa[folio.fb + F_ENTIRE_MAPCOUNT]! + 1;
 }
 
@@ -79,17 +79,18 @@ export function folioAveragePageMapcount(folio: Folio): number {
 }
 
 /**
- * folio_maybe_mapped_shared(): small folios mapcount > 1. Large, mm_id mode
- * (v6.15): a single mapping is exclusive, else the MM_ID SHARED bit. Large,
- * legacy mode: v6.12's folio_likely_mapped_shared() heuristic — mapped more
- * than once and (PMD-mapped, or mapcount > nr, or page[0] mapped twice).
+ * folio_maybe_mapped_shared(): small folios mapcount > 1. Large, with MM_ID
+ * (modes mm_id and page_mapcount_mm_id; 7.2.13 include/linux/mm.h): a single
+ * mapping is exclusive, else the MM_ID SHARED bit. Large, legacy mode:
+ * v6.12's folio_likely_mapped_shared() heuristic — mapped more than once and
+ * (PMD-mapped, or mapcount > nr, or page[0] mapped twice).
  */
 export function folioMaybeMappedShared(folio: Folio): boolean {
   const st = stateOfFolio('folioMaybeMappedShared', folio);
   const mapcount = folioMapcount(folio);
   if (folio.order === 0) return mapcount > 1;
   if (mapcount <= 1) return false;
-  if (st.legacy) {
+  if (!st.mmId) {
     if (folio.fa[folio.fb + F_ENTIRE_MAPCOUNT]! + 1 > 0 || mapcount > folio.nr) return true;
     return folio.mm.mapcount![folio.head]! > 0;
   }
@@ -130,7 +131,7 @@ export function folioMmIdMapcount(folio: Folio, idx: 0 | 1): number {
  */
 export function folioMmIdOwner(folio: Folio): number | null {
   const st = stateOfFolio('folioMmIdOwner', folio);
-  if (st.legacy || folio.order === 0) return null;
+  if (!st.mmId || folio.order === 0) return null;
   const { fa, fb } = folio;
   const total = fa[fb + F_LARGE_MAPCOUNT]!;
   if (total < 0 || (fa[fb + F_MM_ID1]! & MM_IDS_SHARED_MASK) !== 0) return null;

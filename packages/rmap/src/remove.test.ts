@@ -14,7 +14,7 @@ import {
   folioRemoveRmapPtes,
   folioTryDupAnonRmapPtes,
 } from './index.js';
-import { MODES, faultIn, folioCounters, makeMm, makeVma, makeWorld, type World } from './test-fixtures.js';
+import { MODES, faultIn, folioCounters, makeMm, makeVma, makeWorld, mmIdLock, pageMapcountOn, type World } from './test-fixtures.js';
 
 const MM_A = makeMm(1);
 const MM_B = makeMm(2);
@@ -96,7 +96,7 @@ describe('__folio_remove_rmap, PTE level (spec §2.2, unmap-engine §2.3 / §6)'
       const stats = w.rmap.stats.snapshot();
       const ledger = w.ledger.snapshot();
       const again = (): void => folioRemoveRmapPtes(folioSubrange(folio, 0, 9), vma);
-      if (mode === 'legacy') expect(again).toThrow(/not PTE-mapped/);
+      if (pageMapcountOn(mode)) expect(again).toThrow(/not PTE-mapped/);
       else {
         folioRemoveRmapPtes(folioSubrange(folio, 8, 4), vma); // 4 left
         expect(() => folioRemoveRmapPtes(folioSubrange(folio, 0, 5), vma)).toThrow(/cannot remove 5 PTE mappings/);
@@ -119,7 +119,7 @@ describe('__folio_remove_rmap, PTE level (spec §2.2, unmap-engine §2.3 / §6)'
       expect(folioOnDeferredList(folio)).toBe(false); // pages 8..15 still mapped by B: not partial in either mode
       folioRemoveRmapPtes(folioSubrange(folio, 8, 8), child);
       // Pages 8..15 are now unmapped. Legacy sees it; mm_id sees m = 16 = nr and misses it.
-      expect(folioOnDeferredList(folio)).toBe(mode === 'legacy');
+      expect(folioOnDeferredList(folio)).toBe(pageMapcountOn(mode));
       folioRemoveRmapPtes(folioSubrange(folio, 0, 1), vma);
       expect(folioOnDeferredList(folio)).toBe(true); // m = 15 < 16: caught once the average drops
       expect(w.rmap.stats.split_deferred[4]).toBe(1);
@@ -135,8 +135,8 @@ describe('__folio_remove_rmap, PMD level (spec §2.2)', () => {
       const folio = faultIn(w, 9, vma, 0x200000, RMAP_EXCLUSIVE);
       const { counts } = measure(w.ledger, () => folioRemoveRmapPmd(folio, vma));
       expect(nonZero(counts)).toEqual(
-        mode === 'legacy'
-          ? { RMAP_CALL: 1, ATOMIC_MAPCOUNT: 3, PCPU_COUNTER: 2 }
+        pageMapcountOn(mode)
+          ? { RMAP_CALL: 1, ATOMIC_MAPCOUNT: 3, PCPU_COUNTER: 2, ...mmIdLock(mode) }
           : { RMAP_CALL: 1, ATOMIC_MAPCOUNT: 2, LOCK: 1, UNLOCK: 1, PCPU_COUNTER: 2 },
       );
       expect([w.rmap.stats.NR_ANON_MAPPED, w.rmap.stats.NR_ANON_THPS]).toEqual([0, 0]);
@@ -151,14 +151,14 @@ describe('__folio_remove_rmap, PMD level (spec §2.2)', () => {
       folioAddAnonRmapPtes(folioSubrange(folio, 0, 100), vma, RMAP_NONE);
       expect(w.rmap.stats.NR_ANON_MAPPED).toBe(512);
       folioRemoveRmapPmd(folio, vma);
-      expect(w.rmap.stats.NR_ANON_MAPPED).toBe(mode === 'legacy' ? 100 : 512);
+      expect(w.rmap.stats.NR_ANON_MAPPED).toBe(pageMapcountOn(mode) ? 100 : 512);
       expect(w.rmap.stats.NR_ANON_THPS).toBe(0);
       expect(folioOnDeferredList(folio)).toBe(true);
       expect(w.rmap.stats.thp_deferred_split_page).toBe(1);
       expect(w.rmap.stats.split_deferred[9]).toBe(1);
       expect(() => folioRemoveRmapPmd(folio, vma)).toThrow(/not PMD-mapped/);
       // legacy sees page 100 is unmapped; mm_id only sees that 101 > the 100 PTE mappings.
-      if (mode === 'legacy') expect(() => folioRemoveRmapPtes(folioSubrange(folio, 100, 1), vma)).toThrow(/not PTE-mapped/);
+      if (pageMapcountOn(mode)) expect(() => folioRemoveRmapPtes(folioSubrange(folio, 100, 1), vma)).toThrow(/not PTE-mapped/);
       else expect(() => folioRemoveRmapPtes(folioSubrange(folio, 0, 101), vma)).toThrow(/cannot remove 101/);
     });
   }

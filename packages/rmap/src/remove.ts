@@ -20,7 +20,9 @@ import { checkAnon, checkPmdSized, checkVma, fail, ptesMapped, stateOfFolio, sta
 /*
  * __folio_remove_rmap(folio, page, nr_pages, vma, level) (mm/rmap.c; legacy =
  * v6.12 PAGE_MAPCOUNT, mm_id = the NO_PAGE_MAPCOUNT branch of v6.15 / the
- * Apr 2026 RFC), spec folio-rmap-swap §2.2:
+ * Apr 2026 RFC, page_mapcount_mm_id = the PAGE_MAPCOUNT branch of 7.2.13,
+ * whose large-mapcount updates take the MM_ID bit lock), spec
+ * folio-rmap-swap §2.2:
  *
  * PTE, small:  add-negative(−1) on _mapcount.
  * PTE, legacy: sub_large_mapcount(nr); add-negative(−1) per page, `last` =
@@ -66,7 +68,7 @@ export function folioRemoveRmapPtes(sub: FolioSubrange, vma: RmapVma): void {
   const { folio, firstPfn, nr: nrPages } = sub;
   checkRemovable(fn, st, folio, vma);
   const mc = folio.mm.mapcount!;
-  if (folio.order === 0 || st.legacy) {
+  if (folio.order === 0 || st.pageMapcount) {
     for (let p = firstPfn; p < firstPfn + nrPages; p++) {
       if (mc[p]! < 0) fail(fn, 'ERANGE', `page ${p - folio.head} of folio ${folio.head} is not PTE-mapped`, { head: folio.head, pfn: p });
     }
@@ -106,7 +108,7 @@ function doRemoveRmapPtes(st: RmapState, folio: Folio, firstPfn: number, nrPages
     const v = mc[firstPfn]! - 1;
     mc[firstPfn] = v;
     nr = v < 0 ? 1 : 0;
-  } else if (!st.legacy) {
+  } else if (!st.pageMapcount) {
     const m = subReturnLargeMapcount(st, folio, nrPages, vma.mm.mmId);
     if (m === 0) {
       nr = folio.nr; // now completely unmapped
@@ -210,7 +212,7 @@ export function folioRemoveRmapPmd(folio: Folio, vma: RmapVma): void {
   let nr = 0;
   let nrPmdmapped = 0;
   let partiallyMapped = false;
-  if (!st.legacy) {
+  if (!st.pageMapcount) {
     ledger.charge(EV.ATOMIC_MAPCOUNT); // atomic_add_negative(-1, &_entire_mapcount)
     const entire = fa[fb + F_ENTIRE_MAPCOUNT]! - 1;
     fa[fb + F_ENTIRE_MAPCOUNT] = entire;

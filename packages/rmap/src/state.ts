@@ -13,9 +13,16 @@ import { RmapStats } from './stats.js';
  *   David Hildenbrand's 2026 direction): no per-page mapcount of large
  *   folios, `_large_mapcount` and the two `_mm_id` slots updated under the
  *   `_mm_ids` bit spinlock.
- * Order-0 folios use page[0]'s `_mapcount` in both modes.
+ * - `page_mapcount_mm_id`: both, the 7.2.13 default — mm/Kconfig:
+ *   TRANSPARENT_HUGEPAGE selects MM_ID, PAGE_MAPCOUNT is def_bool
+ *   !NO_PAGE_MAPCOUNT (EXPERIMENTAL, off in Debian's config). The per-page
+ *   `_mapcount` and `_nr_pages_mapped` of `legacy`, and
+ *   folio_{add,sub}_large_mapcount take the `_mm_ids` bit lock and keep the
+ *   slots as in `mm_id` (include/linux/rmap.h, CONFIG_MM_ID);
+ *   folio_maybe_mapped_shared reads the SHARED bit (include/linux/mm.h).
+ * Order-0 folios use page[0]'s `_mapcount` in every mode.
  */
-export type MapcountMode = 'legacy' | 'mm_id';
+export type MapcountMode = 'legacy' | 'mm_id' | 'page_mapcount_mm_id';
 
 /** Options of an RmapState. */
 export interface RmapConfig {
@@ -50,8 +57,12 @@ export class RmapState {
   readonly memmap: Memmap;
   readonly ledger: Ledger;
   readonly mapcountMode: MapcountMode;
-  /** mapcountMode === 'legacy' (read on hot paths). */
+  /** mapcountMode === 'legacy': per-page mapcounts, no MM_ID (read on hot paths). */
   readonly legacy: boolean;
+  /** CONFIG_PAGE_MAPCOUNT: large folios keep per-page `_mapcount` and `_nr_pages_mapped` ('legacy', 'page_mapcount_mm_id'). */
+  readonly pageMapcount: boolean;
+  /** CONFIG_MM_ID: `_large_mapcount` updates take the `_mm_ids` bit lock and keep the per-mm slots ('mm_id', 'page_mapcount_mm_id'). */
+  readonly mmId: boolean;
   readonly haveGupFast: boolean;
   readonly devicePrivateStart: number;
   readonly devicePrivateEnd: number;
@@ -74,8 +85,8 @@ export class RmapState {
 
   constructor(memmap: Memmap, config: RmapConfig) {
     const mode = config?.mapcountMode;
-    if (mode !== 'legacy' && mode !== 'mm_id') {
-      throw new FoliolabError('EINVAL', `RmapState: mapcountMode ${String(mode)} must be 'legacy' or 'mm_id'`, { mode });
+    if (mode !== 'legacy' && mode !== 'mm_id' && mode !== 'page_mapcount_mm_id') {
+      throw new FoliolabError('EINVAL', `RmapState: mapcountMode ${String(mode)} must be 'legacy', 'mm_id' or 'page_mapcount_mm_id'`, { mode });
     }
     if (memmap.mapcount === null) {
       throw new FoliolabError(
@@ -95,6 +106,8 @@ export class RmapState {
     this.ledger = memmap.ledger;
     this.mapcountMode = mode;
     this.legacy = mode === 'legacy';
+    this.pageMapcount = mode !== 'mm_id';
+    this.mmId = mode !== 'legacy';
     this.haveGupFast = config.haveGupFast ?? true;
     this.splitUnderusedThp = config.splitUnderusedThp ?? true;
     this.devicePrivateStart = dp?.start ?? 0;

@@ -35,7 +35,14 @@ import {
   type RmapVma,
 } from './index.js';
 
-export const MODES: readonly MapcountMode[] = ['legacy', 'mm_id'];
+export const MODES: readonly MapcountMode[] = ['legacy', 'mm_id', 'page_mapcount_mm_id'];
+
+/** CONFIG_PAGE_MAPCOUNT in this mode: large folios keep per-page `_mapcount` and `_nr_pages_mapped`. */
+export const pageMapcountOn = (mode: MapcountMode): boolean => mode !== 'mm_id';
+/** CONFIG_MM_ID in this mode: `_large_mapcount` updates take the `_mm_ids` bit lock and keep the per-mm slots. */
+export const mmIdOn = (mode: MapcountMode): boolean => mode !== 'legacy';
+/** The `_mm_ids` bit lock's LOCK/UNLOCK pair per large-mapcount update under MM_ID, none without. */
+export const mmIdLock = (mode: MapcountMode, n = 1): Record<string, number> => (mmIdOn(mode) ? { LOCK: n, UNLOCK: n } : {});
 
 export interface World {
   readonly memmap: Memmap;

@@ -116,7 +116,7 @@ export function checkExclusiveAfterAdd(
   const flags = mm.flags;
   const large = folio.order > 0;
   const entireAfter = large ? folio.fa[folio.fb + F_ENTIRE_MAPCOUNT]! + 1 + (addPmd ? 1 : 0) : 0;
-  const perPage = st.legacy || !large;
+  const perPage = st.pageMapcount || !large;
   for (let p = folio.head + first; p < folio.head + first + nr; p++) {
     const willBeExclusive = (flags[p]! & AE_MASK) !== 0 || (setExclusive && (!addPmd || p === folio.head));
     if (!willBeExclusive) continue;
