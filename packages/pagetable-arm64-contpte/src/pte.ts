@@ -199,7 +199,11 @@ export function pteWrprotect(p: PteBits): PteBits {
   return p;
 }
 
-/** `pte_mkwrite_novma` as the spec's table gives it: set WRITE, clear RDONLY. */
+/**
+ * `pte_mkwrite_novma` as the spec's table gives it: set WRITE, clear RDONLY.
+ * Not 7.2.13's (that is `pteMkwriteNovma`); kept for the spec's examples,
+ * no model path uses it.
+ */
 export function pteMkwrite(p: PteBits): PteBits {
   p.hi = (p.hi | PTE_HI_WRITE) >>> 0;
   p.lo = (p.lo & ~PTE_RDONLY) >>> 0;
@@ -212,7 +216,8 @@ export function pteMkwrite(p: PteBits): PteBits {
  * Marinas): set WRITE, and clear RDONLY only for a software-dirty entry. A
  * clean writable entry stays WRITE|RDONLY, so it is still clean. The older
  * form, `pteMkwrite`, makes every entry it touches look hardware-dirty.
- * What the engine and the FPB_MERGE_WRITE batch use.
+ * What the engine and the FPB_MERGE_WRITE batch use; the same as 7.2.13
+ * arch/arm64/include/asm/pgtable.h:pte_mkwrite_novma.
  */
 export function pteMkwriteNovma(p: PteBits): PteBits {
   p.hi = (p.hi | PTE_HI_WRITE) >>> 0;
