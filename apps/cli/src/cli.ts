@@ -4,6 +4,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { cmdCheck, type CheckFlags } from './cmd-check.js';
 import { cmdCompare, type CompareFlags } from './cmd-compare.js';
 import { cmdExplain, type ExplainFlags } from './cmd-explain.js';
+import { cmdOracleCheck, cmdOracleRecord, cmdOracleSetup, cmdOracleTranslate, type OracleFlags } from './cmd-oracle.js';
 import { cmdPageout, type PageoutFlags } from './cmd-pageout.js';
 import { cmdRace, type RaceFlags } from './cmd-race.js';
 import { cmdRun, type RunFlags } from './cmd-run.js';
@@ -114,6 +115,37 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       .option('--preset <name>', 'a built-in race (see --list)', 'partially-mapped')
       .option('--list', 'list the presets'),
   ).action((opts: RaceFlags) => setCode(cmdRace(io, opts)));
+
+  const oracle = program
+    .command('oracle')
+    .description('the real Linux 7.2.13 as the answer key: record what it answers under QEMU, compare the engine with it');
+  oracle
+    .command('setup')
+    .description('check the host tools (QEMU, C compilers) and fetch the Debian 7.2.13 kernels into the cache (one time; needs the network)')
+    .option('--arch <arch>', 'arm64 | x86 | all', 'all')
+    .action((opts: OracleFlags) => setCode(cmdOracleSetup(io, opts)));
+  oracle
+    .command('translate')
+    .description('print the C program a scenario becomes in the guest')
+    .argument('<scenario>', 'scenario file')
+    .option('--arch <arch>', 'arm64 | x86 (default: the scenario config)')
+    .action((file: string, opts: OracleFlags) => setCode(cmdOracleTranslate(io, file, opts)));
+  oracle
+    .command('record')
+    .description('boot the real kernel under QEMU, run the scenarios, write its answers (needs `oracle setup`)')
+    .argument('<scenario...>', 'scenario files')
+    .option('--arch <arch>', 'arm64 | x86 | all (default: each scenario config)')
+    .option('--out <dir>', 'where the records go (default: the kernel-oracle package recorded/ directory)')
+    .option('--batch <n>', 'scenarios per boot (default 40)')
+    .option('--verbose', 'echo the guest console on stderr')
+    .action(async (files: string[], opts: OracleFlags) => setCode(await cmdOracleRecord(io, files, opts)));
+  withOutput(
+    oracle
+      .command('check')
+      .description('compare the engine with recorded kernel answers (default: every shipped record); no QEMU needed')
+      .argument('[record...]', 'record files (.json)')
+      .option('--arch <arch>', 'arm64 | x86 | all'),
+  ).action((files: string[], opts: OracleFlags) => setCode(cmdOracleCheck(io, files, opts)));
 
   program
     .command('schema')

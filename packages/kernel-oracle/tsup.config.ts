@@ -1,0 +1,3 @@
+import { sharedTsup } from '../../tsup.shared.ts';
+
+export default sharedTsup;
