@@ -107,7 +107,12 @@ describe('the swap cache: references, PG_swapcache, shadows (folio-rmap-swap.md 
     expect(folioFreeSwap(si, f)).toBe(false);
     expect(inCache(mm, f)).toBe(true);
     folioPutSwap(si, all(f)); // a read-fault swap-in leaves the folio cached (unmap-engine.md §5)
-    expect(folioFreeSwap(si, f)).toBe(true);
+    // 7.2.13 mm/swapfile.c:folio_free_swap: folio_maybe_swapped reads the counts under rcu_read_lock
+    // (no cluster lock); swap_cache_del_folio takes the cluster lock once, and the freed slots empty the
+    // cluster: __swap_cluster_free_entries → free_cluster → move_cluster takes si->lock.
+    const { result, counts } = measure(mm.ledger, () => folioFreeSwap(si, f));
+    expect(result).toBe(true);
+    expect([counts.LOCK, counts.UNLOCK, counts.SWAP_CLUSTER_OP]).toEqual([2, 2, 1]);
     expect([inCache(mm, f), isDirty(mm, f), mm.aux[f.head], swapCount(si, e)]).toEqual([false, true, 1, 0]);
     expect(swapSnapshot(si).inusePages).toBe(0);
     expect(folioFreeSwap(si, f)).toBe(false); // not in the swap cache any more

@@ -254,7 +254,10 @@ function folioSwapcacheFreeable(folio: Folio): boolean {
   return folioTestSwapcache(folio) && !folioTestWriteback(folio);
 }
 
-/** folio_maybe_swapped() / folio_swapped() (v7.0): any slot count > 0, read under one cluster-lock round trip. */
+/**
+ * swap_only_has_cache() negated (7.2.13 mm/swapfile.c:__try_to_reclaim_swap):
+ * any slot count > 0, read under one cluster-lock round trip.
+ */
 function folioSwapped(si: SwapDevice, off: number, nr: number): boolean {
   const c = off >>> si.clusterShift;
   clusterLock(si, c);
@@ -265,10 +268,22 @@ function folioSwapped(si: SwapDevice, off: number, nr: number): boolean {
 }
 
 /**
- * folio_free_swap() (v7.0): if the locked folio is in this device's swap
- * cache, not under writeback, and no slot is still referenced (all counts 0),
- * remove it from the swap cache (dropping the nr references), mark it dirty
- * (its only copy is now in memory) and return true; else false, unchanged.
+ * folio_maybe_swapped() (7.2.13 mm/swapfile.c): any slot count > 0, read
+ * under rcu_read_lock() — the folio lock keeps the slots, so no cluster lock
+ * and nothing charged (a plain read of the table words).
+ */
+function folioMaybeSwapped(si: SwapDevice, off: number, nr: number): boolean {
+  for (let s = off; s < off + nr; s++) if (slotCount(si, s) !== 0) return true;
+  return false;
+}
+
+/**
+ * folio_free_swap() (7.2.13 mm/swapfile.c): if the locked folio is in this
+ * device's swap cache, not under writeback (folio_swapcache_freeable), and no
+ * slot is still referenced (folio_maybe_swapped: all counts 0, read without
+ * the cluster lock), remove it from the swap cache (swap_cache_del_folio: one
+ * cluster-lock round trip, dropping the nr references), mark it dirty (its
+ * only copy is now in memory) and return true; else false, unchanged.
  */
 export function folioFreeSwap(si: SwapDevice, folio: Folio): boolean {
   const fn = 'folioFreeSwap';
@@ -286,7 +301,7 @@ export function folioFreeSwap(si: SwapDevice, folio: Folio): boolean {
   }
   if (!folioSwapcacheFreeable(folio)) return false;
   const off = swpOffset(folioSwapEntry(folio));
-  if (folioSwapped(si, off, folio.nr)) return false;
+  if (folioMaybeSwapped(si, off, folio.nr)) return false;
   delFolio(si, folio, off, 0);
   folioPutRefs(folio, folio.nr);
   folioSetDirty(folio);
