@@ -69,3 +69,5 @@ export type { LedgerDelta, RunError, RunOptions, RunResult, StepResult } from '.
 export { ABSENT, compare, diffStates, formatCompare, pathMatches } from './compare.js';
 export type { AllowedDifference, CompareOptions, CompareResult, DiffEntry, DiffOptions, PolicyRun, StateDiff } from './compare.js';
 export { specScenarioFiles, specScenariosDir } from './spec-dir.js';
+export { randomScenario, scenarioYaml } from './random.js';
+export type { RandomScenarioOptions } from './random.js';
