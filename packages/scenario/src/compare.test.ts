@@ -60,6 +60,17 @@ describe('diffStates', () => {
     expect(d.diffs[0]!.allowed).toBeUndefined();
   });
 
+  it('a batchSets row excuses a bit only where the policy that batches more has it set', () => {
+    const allowed: AllowedDifference[] = [{ path: 'processes.*.ptes.*.dirty', policies: ['per-pte'], batchSets: true, reason: 'merged dirty' }];
+    // per-pte clean, mainline and batched dirty: a batch's OR set it — allowed.
+    const set = diffStates({ 'per-pte': state({ policy: 'per-pte', dirty0: false }), mainline: state({ policy: 'mainline' }), batched: state({ policy: 'batched' }) }, { allowedDifferences: allowed });
+    expect(set.equivalent).toBe(true);
+    // per-pte dirty, mainline clean: a batch lost a dirty bit — an engine bug, not excused.
+    const lost = diffStates({ 'per-pte': state({ policy: 'per-pte' }), mainline: state({ policy: 'mainline', dirty0: false }) }, { allowedDifferences: allowed });
+    expect(lost.equivalent).toBe(false);
+    expect(lost.diffs[0]!.allowed).toBeUndefined();
+  });
+
   it('keeps the first N differences, not-allowed ones first', () => {
     const a = { x: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, i])) };
     const b = { x: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, i + 1])) };

@@ -21,6 +21,11 @@ export interface AllowedDifference {
   readonly path: string;
   /** A difference between two policies is allowed when either is listed. */
   readonly policies: readonly Policy[];
+  /**
+   * A bit only a batch's OR can add (young, dirty): allowed only where the policy later in POLICIES
+   * (per-pte, mainline, batched: the one that batches more) has `true` and the other `false`.
+   */
+  readonly batchSets?: true;
   readonly reason: string;
 }
 
@@ -126,6 +131,12 @@ function walk(w: Walk, path: string, segs: string[], vals: unknown[]): void {
   w.out.push({ path, values: Object.fromEntries(w.policies.map((p, i) => [p, vals[i]])) });
 }
 
+/** For a `batchSets` row: the policy that batches more (later in POLICIES) has `true`, the other `false`. */
+function batchDirectionOk(row: AllowedDifference, a: Policy, va: unknown, b: Policy, vb: unknown): boolean {
+  if (row.batchSets !== true) return true;
+  return POLICIES.indexOf(a) > POLICIES.indexOf(b) ? va === true && vb === false : vb === true && va === false;
+}
+
 function allowedReason(d: DiffEntry, rows: readonly AllowedDifference[]): string | undefined {
   const matching = rows.filter((r) => pathMatches(r.path, d.path));
   if (matching.length === 0) return undefined;
@@ -136,7 +147,7 @@ function allowedReason(d: DiffEntry, rows: readonly AllowedDifference[]): string
       const a = ps[i]!;
       const b = ps[j]!;
       if (deepEqual(d.values[a], d.values[b])) continue;
-      const row = matching.find((r) => r.policies.includes(a) || r.policies.includes(b));
+      const row = matching.find((r) => (r.policies.includes(a) || r.policies.includes(b)) && batchDirectionOk(r, a, d.values[a], b, d.values[b]));
       if (row === undefined) return undefined;
       reasons.add(row.reason);
     }

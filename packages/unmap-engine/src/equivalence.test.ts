@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALLOWED_DIFFERENCES, Engine, diffStates, isAllowedDifference, pathMatches, type Policy, type StateV1 } from './index.js';
+import { ALLOWED_DIFFERENCES, BATCHING_ORDER, Engine, diffStates, isAllowedDifference, pathMatches, type Policy, type StateV1 } from './index.js';
 import { A, K64, POLICIES } from './test-fixtures.js';
 
 /*
@@ -74,8 +74,34 @@ const SCENARIOS: Record<string, Step> = {
   },
 };
 
-function runScenario(policy: Policy, step: Step): StateV1 {
-  const e = new Engine({ policy, mthp: { '64K': 'always' } });
+/*
+ * A folio whose PTEs differ in dirty/young (MADV_FREE, then a write to page 3), then a batching operation. Without
+ * contpte (x86, arm64-nocont) the PTEs' own bits are visible: mprotect and mremap replicate the batch's OR
+ * (per-pte keeps each PTE's own: the `batchSets` rows), fork respects dirty (FPB_RESPECT_DIRTY: no row needed).
+ */
+const MIXED_DIRTY: Record<string, Step> = {
+  'mprotect of a mixed-dirty folio': (e, pid) => {
+    e.write(pid, A, K64);
+    e.madvise(pid, A, K64, 'free');
+    e.write(pid, A + 0x3000, 0x1000);
+    e.mprotect(pid, A, K64, 'r');
+  },
+  'mremap of a mixed-dirty folio': (e, pid) => {
+    e.write(pid, A, K64);
+    e.madvise(pid, A, K64, 'free');
+    e.write(pid, A + 0x3000, 0x1000);
+    e.mremap(pid, A, K64, K64, { fixed: 0x5000_0000 });
+  },
+  'fork of a mixed-dirty folio': (e, pid) => {
+    e.write(pid, A, K64);
+    e.madvise(pid, A, K64, 'free');
+    e.write(pid, A + 0x3000, 0x1000);
+    e.fork(pid);
+  },
+};
+
+function runScenario(policy: Policy, step: Step, arch: 'arm64-contpte' | 'arm64-nocont' | 'x86' = 'arm64-contpte'): StateV1 {
+  const e = new Engine({ policy, arch, mthp: { '64K': 'always' } });
   const pid = e.createProcess();
   e.mmap(pid, { addr: A, len: 4 * K64 });
   step(e, pid);
@@ -95,12 +121,60 @@ describe('differential: the three policies end in equal states up to ALLOWED_DIF
     });
   }
 
+  for (const arch of ['arm64-nocont', 'x86'] as const) {
+    for (const [name, step] of Object.entries(MIXED_DIRTY)) {
+      it(`${name} (${arch})`, () => {
+        const dumps = POLICIES.map((p) => runScenario(p, step, arch));
+        for (let i = 0; i < 3; i++) {
+          for (let j = i + 1; j < 3; j++) {
+            expect(diffStates(dumps[i], dumps[j], [POLICIES[i]!, POLICIES[j]!]), `${POLICIES[i]} vs ${POLICIES[j]}`).toEqual([]);
+          }
+        }
+        // mainline and batched batch these alike; only per-pte keeps each PTE's own bits (mprotect, mremap).
+        expect(diffStates(dumps[1], dumps[2])).toEqual([]);
+        const raw = diffStates(dumps[0], dumps[1]);
+        if (name.startsWith('fork')) expect(raw).toEqual([]);
+        else {
+          expect(raw.length).toBeGreaterThan(0);
+          for (const d of raw) {
+            expect(d.path).toMatch(/\.(dirty|young)$/);
+            expect([d.a, d.b]).toEqual([false, true]);
+          }
+        }
+      });
+    }
+  }
+
   it('the lazyfree abort really differs where the table says (merged dirty/young, cont)', () => {
     const a = runScenario('per-pte', SCENARIOS.lazyfree!);
     const b = runScenario('mainline', SCENARIOS.lazyfree!);
     const raw = diffStates(a, b);
     expect(raw.length).toBeGreaterThan(0);
-    for (const d of raw) expect(isAllowedDifference(d.path, 'per-pte', 'mainline')).toBe(true);
+    for (const d of raw) expect(isAllowedDifference(d.path, 'per-pte', 'mainline', d)).toBe(true);
+  });
+
+  it('the checker sees a dirty bit a batch lost: fork of cccDccc… with the child\'s page 3 made clean under mainline is reported', () => {
+    // The shape of the FPB_RESPECT_DIRTY bug (mm/memory.c:copy_present_ptes, 7.2.13): a batch that copies its first,
+    // clean PTE onto page 3. A batch can only add a young/dirty bit (OR), so the table never allows this direction.
+    const run = (policy: Policy) => {
+      const e = new Engine({ policy, arch: 'x86', mthp: { '64K': 'always' } });
+      const pid = e.createProcess();
+      e.mmap(pid, { addr: A, len: 4 * K64 });
+      e.write(pid, A, K64);
+      e.madvise(pid, A, K64, 'free');
+      e.write(pid, A + 0x3000, 0x1000);
+      e.fork(pid);
+      return e.dump();
+    };
+    const perPte = run('per-pte');
+    const mainline = run('mainline');
+    expect(diffStates(perPte, mainline, ['per-pte', 'mainline'])).toEqual([]);
+    const buggy = structuredClone(mainline);
+    const child = buggy.processes[1]!;
+    const i = child.ptes.findIndex((p) => p.addr === `0x${(A + 0x3000).toString(16)}`);
+    expect(child.ptes[i]!.dirty).toBe(true);
+    child.ptes[i]!.dirty = false;
+    expect(diffStates(perPte, buggy, ['per-pte', 'mainline'])).toEqual([{ path: `processes.1.ptes.${i}.dirty`, a: true, b: false }]);
   });
 });
 
@@ -124,6 +198,24 @@ describe('ALLOWED_DIFFERENCES', () => {
     expect(isAllowedDifference('stats.mthp.64K.split_deferred', 'batched', 'batched')).toBe(false);
     expect(isAllowedDifference('folios.3.flags.lru', 'per-pte', 'batched')).toBe(false);
     expect(isAllowedDifference('processes.0.ptes.1.write', 'per-pte', 'batched')).toBe(false);
+  });
+  it('young/dirty rows allow only what a batch can do: set the bit in the policy that batches more', () => {
+    const set = { a: false, b: true };
+    const cleared = { a: true, b: false };
+    for (const bit of ['dirty', 'young']) {
+      const path = `processes.0.ptes.3.${bit}`;
+      expect(isAllowedDifference(path, 'per-pte', 'mainline', set), `${bit} per-pte→mainline set`).toBe(true);
+      expect(isAllowedDifference(path, 'per-pte', 'mainline', cleared), `${bit} per-pte→mainline cleared`).toBe(false);
+      expect(isAllowedDifference(path, 'mainline', 'batched', set), `${bit} mainline→batched set`).toBe(true);
+      expect(isAllowedDifference(path, 'mainline', 'batched', cleared), `${bit} mainline→batched cleared`).toBe(false);
+      expect(isAllowedDifference(path, 'batched', 'per-pte', cleared), `${bit} batched→per-pte`).toBe(true);
+      expect(isAllowedDifference(path, 'batched', 'per-pte', set), `${bit} batched→per-pte reversed`).toBe(false);
+    }
+    expect(isAllowedDifference('folios.3.flags.dirty', 'per-pte', 'batched', set)).toBe(true);
+    expect(isAllowedDifference('folios.3.flags.dirty', 'per-pte', 'batched', cleared)).toBe(false);
+    // No row excuses a value that is not a bit a batch ORs.
+    expect(isAllowedDifference('processes.0.ptes.3.dirty', 'per-pte', 'mainline', { a: false, b: 'x' })).toBe(false);
+    expect(BATCHING_ORDER).toEqual(['per-pte', 'mainline', 'batched']);
   });
 });
 

@@ -12,14 +12,28 @@ import type { Policy } from './config.js';
 export interface AllowedDifference {
   /** JSON path pattern into the dump; `*` matches one key or index. */
   readonly path: string;
-  /** The policies whose values may differ from the others' at this path. */
+  /** A difference between two policies is allowed when either is listed. */
   readonly policies: readonly Policy[];
+  /**
+   * Set on a bit that only a batch's OR can add (young, dirty): the difference is allowed only one way —
+   * the policy later in BATCHING_ORDER (the one that batches more) has the bit (`true`) and the other
+   * has not (`false`). A batch ORs the bit over its PTEs and can set it where one-PTE-at-a-time leaves
+   * it clear; it never clears a bit that the one-PTE path keeps. A difference the other way round is
+   * an engine bug (e.g. a batch that copies its first PTE's clear dirty bit onto a dirty PTE).
+   */
+  readonly batchSets?: true;
   readonly reason: string;
 }
 
-const ALL: readonly Policy[] = Object.freeze(['per-pte', 'mainline', 'batched'] as const);
+/** The policies from the one that batches least to the one that batches most. */
+export const BATCHING_ORDER: readonly Policy[] = Object.freeze(['per-pte', 'mainline', 'batched'] as const);
 
-/** The one table of allowed differences (ENGINE-API.md "Policies and allowed differences"). */
+const ALL: readonly Policy[] = BATCHING_ORDER;
+
+/**
+ * The one table of allowed differences (ENGINE-API.md "Policies and allowed differences"). Each row names
+ * the kernel function (Linux 7.2.13 unless marked [I], Dev Jain's series) that makes the policies differ.
+ */
 export const ALLOWED_DIFFERENCES: readonly AllowedDifference[] = Object.freeze([
   {
     path: 'processes.*.ptes.*.cont',
@@ -31,26 +45,52 @@ export const ALLOWED_DIFFERENCES: readonly AllowedDifference[] = Object.freeze([
   },
   {
     path: 'processes.*.ptes.*.dirty',
-    policies: ALL,
+    policies: ['per-pte'],
+    batchSets: true,
     reason:
-      'batched PTE operations merge young/dirty over the batch: get_and_clear_ptes returns the OR and an aborted lazyfree batch is restored with ' +
-      'set_ptes(merged pteval, nr) (mainline and batched; per-pte restores only its one PTE); [I] the batched anon rollback restores the not-yet-' +
-      'converted PTEs with the merged values (unmap-engine §3.3 step 6); mprotect/mremap batches (modify_prot_start_ptes / get_and_clear_ptes + ' +
-      'set_ptes) replicate the merged bits; fork batches copy the first PTE\'s dirty bit to the whole child batch (FPB ignores dirty).',
+      'a batch replicates the OR of its dirty bits where one PTE at a time keeps each PTE\'s own (mainline and batched alike): ' +
+      'mm/rmap.c:try_to_unmap_one restores an aborted lazyfree batch with set_ptes(pteval, nr), pteval = get_and_clear_ptes\'s OR; ' +
+      'mm/mprotect.c:change_present_ptes commits modify_prot_start_ptes\'s OR (include/linux/pgtable.h, arch/arm64/mm/mmu.c) with ' +
+      'modify_prot_commit_ptes over the batch (folio_pte_batch_flags there ignores dirty); mm/mremap.c:move_ptes moves a batch with ' +
+      'get_and_clear_ptes + set_ptes.',
+  },
+  {
+    path: 'processes.*.ptes.*.dirty',
+    policies: ['batched'],
+    batchSets: true,
+    reason:
+      '[I] Dev Jain v4 (unmap-engine §3.3 step 6): an aborted anon batch restores its not-yet-converted PTEs with the merged pteval, where ' +
+      'mainline restores only its one PTE; and batched unmaps a lazyfree folio in a uffd-wp VMA as one batch (v1 5/9), where mainline\'s ' +
+      'folio_unmap_pte_batch returns 1 (mm/rmap.c, 7.2.13), so only batched restores the merged dirty bit over the batch there.',
   },
   {
     path: 'processes.*.ptes.*.young',
-    policies: ALL,
-    reason: 'as for dirty: young is OR-merged over a batch and replicated by set_ptes (restore, mprotect, mremap); a contpte unfold also replicates A/D.',
+    policies: ['per-pte'],
+    batchSets: true,
+    reason: 'as for dirty (per-pte row): the restore of an aborted lazyfree batch, mprotect and mremap batches set the OR of the batch\'s young bits on every PTE.',
+  },
+  {
+    path: 'processes.*.ptes.*.young',
+    policies: ['batched'],
+    batchSets: true,
+    reason: 'as for dirty (batched row, [I]): the anon rollback and the uffd-wp lazyfree batch restore the merged young bit over the batch.',
   },
   {
     path: 'folios.*.flags.dirty',
-    policies: ALL,
+    policies: ['per-pte'],
+    batchSets: true,
     reason:
-      'try_to_unmap_one calls folio_mark_dirty when the cleared pteval is dirty, and a batch\'s pteval is the OR over the batch. When the batch ' +
-      'is then aborted and its PTEs restored (a pinned exclusive page in the batched anon path, a re-dirtied or referenced lazyfree folio), ' +
-      'PG_dirty is already set. A per-PTE walk that stops at its first PTE sets it only if that PTE was dirty. The data stays dirty either ' +
-      'way: the restored or untouched PTEs keep their dirty bits.',
+      'mm/rmap.c:try_to_unmap_one calls folio_mark_dirty when the cleared pteval is dirty; a lazyfree batch\'s pteval is the OR over the ' +
+      'batch, so an aborted batch has set PG_dirty where a per-PTE walk that stops at its first (clean) PTE has not. The data stays dirty ' +
+      'either way: the restored or untouched PTEs keep their dirty bits.',
+  },
+  {
+    path: 'folios.*.flags.dirty',
+    policies: ['batched'],
+    batchSets: true,
+    reason:
+      '[I] as above for the batched anon path: the batch\'s merged pteval marks the folio dirty before a rollback (a pinned exclusive page), ' +
+      'where mainline\'s one-PTE step sees only its own PTE\'s dirty bit.',
   },
   {
     path: 'stats.mthp.*.split_deferred',
@@ -104,13 +144,32 @@ export function pathMatches(pattern: string, path: string): boolean {
   return true;
 }
 
-/** Whether a difference at `path` between policies `pa` and `pb` is allowed. */
-export function isAllowedDifference(path: string, pa: Policy, pb: Policy): boolean {
+/**
+ * Whether `row` allows policies `pa` and `pb` to differ at `path`: the path matches and one of the two
+ * policies is listed; for a `batchSets` row, when `values` are given, also the direction — the policy that
+ * batches more has `true`, the other `false`.
+ */
+function rowAllows(row: AllowedDifference, path: string, pa: Policy, pb: Policy, values?: DifferingValues): boolean {
+  if (!pathMatches(row.path, path)) return false;
+  if (!row.policies.includes(pa) && !row.policies.includes(pb)) return false;
+  if (row.batchSets !== true || values === undefined) return true;
+  const aBatchesMore = BATCHING_ORDER.indexOf(pa) > BATCHING_ORDER.indexOf(pb);
+  return aBatchesMore ? values.a === true && values.b === false : values.b === true && values.a === false;
+}
+
+/** The two values that differ: `a` under the first policy, `b` under the second. */
+export interface DifferingValues {
+  readonly a: unknown;
+  readonly b: unknown;
+}
+
+/**
+ * Whether a difference at `path` between policies `pa` and `pb` is allowed. With `values`, a `batchSets`
+ * row allows it only in its direction; without, only path and policies are checked.
+ */
+export function isAllowedDifference(path: string, pa: Policy, pb: Policy, values?: DifferingValues): boolean {
   if (pa === pb) return false;
-  for (const row of ALLOWED_DIFFERENCES) {
-    if (!pathMatches(row.path, path)) continue;
-    if (row.policies.includes(pa) || row.policies.includes(pb)) return true;
-  }
+  for (const row of ALLOWED_DIFFERENCES) if (rowAllows(row, path, pa, pb, values)) return true;
   return false;
 }
 
@@ -163,5 +222,5 @@ export function diffStates(a: unknown, b: unknown, policies?: readonly [Policy, 
   const out: StateDifference[] = [];
   walk(a, b, '', out);
   if (policies === undefined) return out;
-  return out.filter((d) => !isAllowedDifference(d.path, policies[0], policies[1]));
+  return out.filter((d) => !isAllowedDifference(d.path, policies[0], policies[1], d));
 }

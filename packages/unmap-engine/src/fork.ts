@@ -26,7 +26,7 @@ import {
   PTE_MARKER_UFFD_WP,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
-import { FPB_MERGE_WRITE, folioPteBatchFlags } from '@foliolab/pvmw';
+import { FPB_MERGE_WRITE, FPB_RESPECT_DIRTY, folioPteBatchFlags } from '@foliolab/pvmw';
 import {
   RMAP_EXCLUSIVE,
   anonVmaAlloc,
@@ -36,7 +36,7 @@ import {
   folioTryDupAnonRmapPtes,
 } from '@foliolab/rmap';
 import { swapDupEntryDirect, swpEntry } from '@foliolab/swap';
-import { MM_ANONPAGES, MM_SWAPENTS, PAGE_SIZE, VM_DONTCOPY, VM_LOCKED, VM_UFFD_WP, VM_WIPEONFORK, VM_WRITE } from './consts.js';
+import { MM_ANONPAGES, MM_SWAPENTS, PAGE_SIZE, VM_DONTCOPY, VM_LOCKED, VM_SHARED, VM_UFFD_WP, VM_WIPEONFORK, VM_WRITE } from './consts.js';
 import { restoreExclusivePte } from './fault.js';
 import { allocAnonFolio, fixupDroppable, folioAddLruVma } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
@@ -50,7 +50,8 @@ import { Vma, vmaInsert } from './vma.js';
  * VM_WIPEONFORK VMAs get an empty copy, VM_LOCKED and the uffd context are
  * not inherited, anon_vma_fork links the child to the parent's anon_vmas and
  * gives it its own. PTEs are copied with copy_present_ptes (batched via
- * folio_pte_batch_flags(FPB_MERGE_WRITE) unless `per-pte`), the pinned-folio
+ * folio_pte_batch_flags(FPB_MERGE_WRITE | FPB_RESPECT_DIRTY) unless
+ * `per-pte`), the pinned-folio
  * −EBUSY path giving the child order-0 copies, and copy_nonpresent_pte for
  * swap PTEs (clearing swp-exclusive in the parent). One TLB flush at the end.
  */
@@ -195,8 +196,21 @@ function copyNonpresentPte(k: Kernel, child: Proc, dst: Vma, st: PteTable, dt: P
 }
 
 /**
+ * The FPB flags of copy_present_ptes() (mm/memory.c, 7.2.13): FPB_MERGE_WRITE,
+ * plus FPB_RESPECT_DIRTY unless the source VMA is VM_SHARED — a batch never
+ * mixes dirty and clean PTEs, because the child gets the batch's first PTE
+ * for all nr, and a private child must keep each page's dirty bit — plus
+ * FPB_RESPECT_SOFT_DIRTY when vma_soft_dirty_enabled(). Soft-dirty is not
+ * modelled: arm64 has none, and on x86 a VMA keeps VM_SOFTDIRTY (tracking
+ * off) until clear_refs, which the engine does not offer.
+ */
+function copyFpbFlags(src: Vma): number {
+  return FPB_MERGE_WRITE | ((src.flags & VM_SHARED) === 0 ? FPB_RESPECT_DIRTY : 0);
+}
+
+/**
  * copy_present_ptes(): zero page → copy the PTE; a large folio with room →
- * nr = folio_pte_batch_flags(FPB_MERGE_WRITE), folio_ref_add(nr),
+ * nr = folio_pte_batch_flags(copyFpbFlags), folio_ref_add(nr),
  * folio_try_dup_anon_rmap_ptes(nr); −EBUSY (exclusive pages of a maybe-pinned
  * folio in an MMF_HAS_PINNED mm) → undo the refs and copy page by page
  * (copy_present_page). Otherwise __copy_present_ptes: wrprotect_ptes in the
@@ -212,7 +226,7 @@ function copyPresentPtes(k: Kernel, dst: Vma, src: Vma, st: PteTable, dt: PteTab
   const f = k.folioOf(pfn);
   const l = k.ledger;
   if (f.order > 0 && maxNr !== 1 && k.batchPtes) {
-    const nr = folioPteBatchFlags({ pfn: f.head, nrPages: f.nr }, st, i, pte, maxNr, FPB_MERGE_WRITE);
+    const nr = folioPteBatchFlags({ pfn: f.head, nrPages: f.nr }, st, i, pte, maxNr, copyFpbFlags(src));
     l.charge(EV.ATOMIC_REF);
     k.memmap.aux[f.head] = k.memmap.aux[f.head]! + nr;
     if (folioTryDupAnonRmapPtes(folioSubrange(f, pfn - f.head, nr), dst, src) === 0) {
@@ -264,7 +278,10 @@ function copyPresentPage(k: Kernel, dst: Vma, st: PteTable, dt: PteTable, i: num
   setPteAt(dt, i, tmp.lo, tmp.hi);
 }
 
-/** __copy_present_ptes(): wrprotect the parent (COW, any writable), child RO + old, uffd-wp per child VMA, set_ptes. */
+/**
+ * __copy_present_ptes(): wrprotect the parent (COW, any writable), child RO + old, uffd-wp per child VMA, set_ptes.
+ * (The kernel also makes the child's PTE clean for a VM_SHARED source; the engine maps private anon memory only.)
+ */
 function copyPtesCommon(st: PteTable, dt: PteTable, dst: Vma, i: number, nr: number): void {
   if (pteWrite(pte.lo, pte.hi)) {
     wrprotectPtes(st, i, nr);

@@ -37,5 +37,5 @@ export {
 } from './consts.js';
 
 // Policy equivalence.
-export { ALLOWED_DIFFERENCES, diffStates, isAllowedDifference, pathMatches } from './equivalence.js';
-export type { AllowedDifference, StateDifference } from './equivalence.js';
+export { ALLOWED_DIFFERENCES, BATCHING_ORDER, diffStates, isAllowedDifference, pathMatches } from './equivalence.js';
+export type { AllowedDifference, DifferingValues, StateDifference } from './equivalence.js';
