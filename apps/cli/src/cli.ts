@@ -4,7 +4,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { cmdCheck, type CheckFlags } from './cmd-check.js';
 import { cmdCompare, type CompareFlags } from './cmd-compare.js';
 import { cmdExplain, type ExplainFlags } from './cmd-explain.js';
-import { cmdOracleCheck, cmdOracleRecord, cmdOracleSetup, cmdOracleTranslate, type OracleFlags } from './cmd-oracle.js';
+import { cmdOracleCheck, cmdOracleFuzz, cmdOracleRecord, cmdOracleSetup, cmdOracleTranslate, type OracleFlags } from './cmd-oracle.js';
 import { cmdPageout, type PageoutFlags } from './cmd-pageout.js';
 import { cmdRace, type RaceFlags } from './cmd-race.js';
 import { cmdRun, type RunFlags } from './cmd-run.js';
@@ -146,6 +146,17 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       .argument('[record...]', 'record files (.json)')
       .option('--arch <arch>', 'arm64 | x86 | all'),
   ).action((files: string[], opts: OracleFlags) => setCode(cmdOracleCheck(io, files, opts)));
+
+  withOutput(
+    oracle
+      .command('fuzz')
+      .description('random scenarios through the real kernel (QEMU), each compared with the engine; every mismatch kept as a ready-to-run YAML')
+      .option('--count <n>', 'scenarios', '100')
+      .option('--seed <n>', 'first seed (scenario i uses seed + i)', '1')
+      .option('--arch <arch>', 'arm64 | x86', 'arm64')
+      .option('--batch <n>', 'scenarios per boot', '50')
+      .option('--out <dir>', 'where scenarios, records and summary.json go (default ./oracle-fuzz-<arch>-<seed>)'),
+  ).action(async (opts: OracleFlags) => setCode(await cmdOracleFuzz(io, opts)));
 
   program
     .command('schema')

@@ -11,6 +11,7 @@ import {
   recordFiles,
   recordId,
   recordScenarios,
+  runCampaign,
   translateScenario,
   writeRecord,
   type OracleArch,
@@ -31,6 +32,8 @@ import { loadScenarioArg } from './scenario-args.js';
 
 export interface OracleFlags {
   arch?: string;
+  count?: string;
+  seed?: string;
   out?: string;
   batch?: string;
   verbose?: boolean;
@@ -157,4 +160,38 @@ export function cmdOracleCheck(io: Io, files: readonly string[], flags: OracleFl
   }
   io.stdout.write(`${checks.length - bad.length} of ${checks.length} record(s) match the engine\n`);
   return bad.length === 0 ? EXIT_OK : EXIT_CHECK_FAILED;
+}
+
+function intFlag(v: string | undefined, name: string, dflt: number, command: string): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new CliError(`${command}: --${name} ${JSON.stringify(v)} must be a non-negative integer`);
+  return n;
+}
+
+/** `oracle fuzz`: random scenarios through the real kernel, each compared with the engine. */
+export async function cmdOracleFuzz(io: Io, flags: OracleFlags): Promise<number> {
+  const arch = archesOf(flags.arch, ['arm64'], 'oracle fuzz');
+  if (arch.length !== 1) throw new CliError('oracle fuzz: one --arch at a time');
+  const count = intFlag(flags.count, 'count', 100, 'oracle fuzz');
+  const seed = intFlag(flags.seed, 'seed', 1, 'oracle fuzz');
+  const batch = intFlag(flags.batch, 'batch', 50, 'oracle fuzz');
+  if (count < 1 || batch < 1) throw new CliError('oracle fuzz: --count and --batch must be at least 1');
+  const outDir = userPath(io, flags.out ?? `oracle-fuzz-${arch[0]}-${seed}`);
+  const r = await runCampaign({ count, seed, arch: arch[0]!, batch, outDir, log: (s) => io.stderr.write(`${s}\n`) });
+  if (flags.json === true) {
+    io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  } else {
+    for (const m of r.mismatched) {
+      io.stdout.write(`mismatch ${m.id} (${m.policy}): ${m.scenario}\n`);
+      for (const l of m.differences.slice(0, 10)) io.stdout.write(`  ${l}\n`);
+    }
+    for (const p of r.problems) io.stdout.write(`problem ${p.id}: ${p.problem}\n`);
+    const boot = r.boots.reduce((a, b) => a + b.wallMs, 0);
+    io.stdout.write(
+      `${r.matched} of ${r.scenarios} scenarios (${r.steps} steps; ${r.stoppedEarly} stop early at a step user space cannot make) match the kernel on ${arch[0]}; ` +
+        `${r.mismatched.length} mismatch(es), ${r.problems.length} guest problem(s); ${r.boots.length} boot(s), ${(boot / 1000).toFixed(1)} s in QEMU, ${(r.wallMs / 1000).toFixed(1)} s in all; ${outDir}/summary.json\n`,
+    );
+  }
+  return r.mismatched.length === 0 && r.problems.length === 0 ? EXIT_OK : EXIT_CHECK_FAILED;
 }

@@ -21,7 +21,8 @@
  *   vma <i> <slot> <start> <end> <perms> <rss_kB> <swap_kB> <vmflags…>
  *   pg <i> <slot> <addr> <pagemap> [<kpageflags> <kpagecount> <head_pfn> <order>]
  *   done <i> | end <id> ok|abort <reason>
- * err: an errno, or 1000 + signal number when the access faulted (val = the fault address).
+ * err: an errno, 1000 + the signal when the access faulted, or 2000 when it raised a userfaultfd
+ * write-protect fault (val = the fault address).
  */
 #define _GNU_SOURCE
 #include "koracle.h"
@@ -34,6 +35,7 @@
 #include <linux/loop.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -76,7 +78,8 @@
 #define MAXPROC 64
 #define MAXPINS 64
 #define MAXCTR 640
-#define STEP_TIMEOUT_MS 120000
+#define STEP_TIMEOUT_MS 30000
+#define KO_ERR_UFFD_WP 2000 /* err: the access raised a userfaultfd write-protect fault */
 
 static const struct ko_scenario *sc;
 static char outbuf[1 << 16];
@@ -203,8 +206,13 @@ static uint32_t page_token(const volatile uint64_t *w)
 	return t;
 }
 
-/* Each process's idea of what it wrote: one token per page of the domain (copied by fork). */
+/*
+ * Each process's idea of what its pages hold: one token per page of the domain (copied by fork,
+ * moved by mremap, zeroed by mmap/munmap/MADV_DONTNEED), and whether MADV_FREE let the kernel
+ * drop it since (then zeros are a right answer too).
+ */
 static uint32_t *tokens;
+static uint8_t *lazy;
 static uint64_t domain_pages;
 
 static int64_t domain_index(uint64_t addr)
@@ -217,6 +225,47 @@ static int64_t domain_index(uint64_t addr)
 		base += r->pages;
 	}
 	return -1;
+}
+
+/* Set the expectation of [start, start + len) to zeros (a fresh mapping, munmap, MADV_DONTNEED). */
+static void tokens_zero(uint64_t start, uint64_t len)
+{
+	for (uint64_t a = start; a < start + len; a += PAGE) {
+		int64_t di = domain_index(a);
+		if (di >= 0)
+			tokens[di] = 0, lazy[di] = 0;
+	}
+}
+
+static void tokens_lazy(uint64_t start, uint64_t len)
+{
+	for (uint64_t a = start; a < start + len; a += PAGE) {
+		int64_t di = domain_index(a);
+		if (di >= 0)
+			lazy[di] = 1;
+	}
+}
+
+/* mremap moved [from, from + len) to `to` (the ranges may not overlap: MREMAP_FIXED or a fresh area). */
+static void tokens_move(uint64_t from, uint64_t len, uint64_t to, uint64_t newlen)
+{
+	static uint32_t tbuf[1 << 16];
+	static uint8_t lbuf[1 << 16];
+	uint64_t n = len / PAGE;
+	if (n > sizeof tbuf / sizeof tbuf[0])
+		n = sizeof tbuf / sizeof tbuf[0];
+	for (uint64_t i = 0; i < n; i++) {
+		int64_t di = domain_index(from + i * PAGE);
+		tbuf[i] = di >= 0 ? tokens[di] : 0;
+		lbuf[i] = di >= 0 ? lazy[di] : 0;
+	}
+	tokens_zero(from, len);
+	tokens_zero(to, newlen);
+	for (uint64_t i = 0; i < n && i * PAGE < newlen; i++) {
+		int64_t di = domain_index(to + i * PAGE);
+		if (di >= 0)
+			tokens[di] = tbuf[i], lazy[di] = lbuf[i];
+	}
 }
 
 static int in_domain(uint64_t s, uint64_t e)
@@ -293,18 +342,20 @@ static void xwrite(int fd, const void *p, size_t n)
 	}
 }
 
-/* read exactly n bytes; -1 on EOF/timeout */
-static int xread(int fd, void *p, size_t n, int timeout_ms)
+/* read exactly n bytes; -1 on EOF/timeout, or when the process behind `pidfd` (if >= 0) died first */
+static int xread_from(int fd, void *p, size_t n, int timeout_ms, int pidfd)
 {
 	char *c = p;
 	while (n) {
 		if (timeout_ms >= 0) {
-			struct pollfd pf = {.fd = fd, .events = POLLIN};
-			int r = poll(&pf, 1, timeout_ms);
+			struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+			int r = poll(pf, pidfd >= 0 ? 2 : 1, timeout_ms);
 			if (r == 0)
 				return -1;
 			if (r < 0 && errno == EINTR)
 				continue;
+			if (!(pf[0].revents & POLLIN) && pidfd >= 0 && (pf[1].revents & POLLIN))
+				return -2;
 		}
 		ssize_t got = read(fd, c, n);
 		if (got < 0 && errno == EINTR)
@@ -315,6 +366,11 @@ static int xread(int fd, void *p, size_t n, int timeout_ms)
 		n -= (size_t)got;
 	}
 	return 0;
+}
+
+static int xread(int fd, void *p, size_t n, int timeout_ms)
+{
+	return xread_from(fd, p, n, timeout_ms, -1);
 }
 
 static void reply(struct reply *r, const struct lost *lost)
@@ -342,6 +398,22 @@ static int access_page(uint64_t a, int write, uint32_t token, uint32_t *got)
 	return 0;
 }
 
+static volatile int poison_rc, poison_errno;
+
+/* MADV_HWPOISON with faults caught: 0 (poison_rc/errno hold the call's result), or 1000 + the signal. */
+static int poison_page(uint64_t a)
+{
+	fault_armed = 1;
+	if (sigsetjmp(fault_jmp, 1)) {
+		fault_armed = 0;
+		return 1000 + fault_sig;
+	}
+	poison_rc = madvise((void *)(uintptr_t)a, PAGE, MADV_HWPOISON);
+	poison_errno = errno;
+	fault_armed = 0;
+	return 0;
+}
+
 static void do_write(const struct ko_step *s, struct reply *r)
 {
 	for (uint64_t a = s->addr, n = 0; a < s->addr + s->len; a += PAGE, n++) {
@@ -355,7 +427,7 @@ static void do_write(const struct ko_step *s, struct reply *r)
 		}
 		int64_t di = domain_index(a);
 		if (di >= 0)
-			tokens[di] = t;
+			tokens[di] = t, lazy[di] = 0;
 	}
 }
 
@@ -372,6 +444,11 @@ static void do_read(const struct ko_step *s, struct reply *r, struct lost *lost)
 			r->err = f;
 			r->val = (int64_t)fault_addr;
 			return;
+		}
+		if (actual == 0 && di >= 0 && lazy[di]) {
+			tokens[di] = 0; /* MADV_FREE'd and dropped: zeros now */
+			lazy[di] = 0;
+			continue;
 		}
 		if (actual != expected && r->nlost < sizeof lostbuf / sizeof lostbuf[0]) {
 			lost[r->nlost].addr = a;
@@ -447,6 +524,31 @@ static void do_unpin(const struct ko_step *s, struct reply *r)
 	close(pin_pipe[h][1]);
 }
 
+/*
+ * A write to a uffd-wp protected page blocks until a handler resolves it. The model has no
+ * handler (it refuses such a write), so when the kernel raises one, this thread notes the
+ * address and unprotects the page, and the step reports the fault instead of hanging.
+ */
+static volatile uint64_t uffd_fault_addr;
+
+static void *uffd_watch(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd pf = {.fd = uffd, .events = POLLIN};
+		if (poll(&pf, 1, -1) <= 0)
+			continue;
+		struct uffd_msg m;
+		if (read(uffd, &m, sizeof m) != (ssize_t)sizeof m || m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uint64_t a = m.arg.pagefault.address & ~(PAGE - 1);
+		uffd_fault_addr = a ? a : 1;
+		struct uffdio_writeprotect wp = {.range = {.start = a, .len = PAGE}, .mode = 0};
+		ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+	}
+	return NULL;
+}
+
 static void do_uffd(const struct ko_step *s, struct reply *r)
 {
 	struct uffdio_range range = {.start = s->addr, .len = s->len};
@@ -454,7 +556,13 @@ static void do_uffd(const struct ko_step *s, struct reply *r)
 	if (uffd < 0) {
 		uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 		struct uffdio_api api = {.api = UFFD_API, .features = 0};
-		if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {
+		/* the watcher's stack is ours (bss: NOHUGEPAGE, locked), not a fresh mapping that could fault in an mTHP */
+		static char stack[128 * 1024] __attribute__((aligned(4096)));
+		pthread_attr_t at;
+		pthread_t t;
+		pthread_attr_init(&at);
+		pthread_attr_setstack(&at, stack, sizeof stack);
+		if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) || pthread_create(&t, &at, uffd_watch, NULL)) {
 			r->rc = -1;
 			r->err = errno;
 			return;
@@ -487,6 +595,10 @@ static void worker(int slot);
 static void child_start(int slot)
 {
 	my_slot = slot;
+	/* the parent's userfaultfd context is not ours (no UFFD_FEATURE_EVENT_FORK), nor its watcher */
+	if (uffd >= 0)
+		close(uffd);
+	uffd = -1;
 	lock_own();
 	pid_t me = getpid();
 	xwrite(ack_pipe[slot][1], &me, sizeof me);
@@ -498,6 +610,7 @@ static void exec_step(const struct ko_step *s, struct reply *r, struct lost *los
 	void *a = (void *)(uintptr_t)s->addr;
 	long rc = 0;
 	errno = 0;
+	uffd_fault_addr = 0;
 	switch (s->op) {
 	case KO_MMAP: {
 		int prot = (int)(s->arg & 0xff);
@@ -514,10 +627,17 @@ static void exec_step(const struct ko_step *s, struct reply *r, struct lost *los
 			errno = EEXIST;
 		}
 		r->val = (int64_t)(uintptr_t)m;
+		if (rc == 0)
+			tokens_zero(s->addr, s->len);
 		break;
 	}
 	case KO_WRITE:
 		do_write(s, r);
+		if (uffd_fault_addr && r->rc == 0) {
+			r->rc = -1;
+			r->err = KO_ERR_UFFD_WP;
+			r->val = (int64_t)uffd_fault_addr;
+		}
 		return;
 	case KO_READ:
 		do_read(s, r, lost);
@@ -536,12 +656,16 @@ static void exec_step(const struct ko_step *s, struct reply *r, struct lost *los
 		_exit(0);
 	case KO_MUNMAP:
 		rc = munmap(a, s->len);
+		if (rc == 0)
+			tokens_zero(s->addr, s->len);
 		break;
 	case KO_MREMAP: {
 		void *m = s->arg2 ? mremap(a, s->len, s->arg, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)s->arg2)
 				  : mremap(a, s->len, s->arg, MREMAP_MAYMOVE);
 		rc = m == MAP_FAILED ? -1 : 0;
 		r->val = (int64_t)(uintptr_t)m;
+		if (rc == 0)
+			tokens_move(s->addr, s->len, (uint64_t)(uintptr_t)m, s->arg);
 		break;
 	}
 	case KO_MPROTECT:
@@ -549,6 +673,10 @@ static void exec_step(const struct ko_step *s, struct reply *r, struct lost *los
 		break;
 	case KO_MADVISE:
 		rc = madvise(a, s->len, (int)s->arg);
+		if (rc == 0 && s->arg == MADV_DONTNEED)
+			tokens_zero(s->addr, s->len);
+		if (rc == 0 && s->arg == MADV_FREE)
+			tokens_lazy(s->addr, s->len);
 		break;
 	case KO_PIN:
 		do_pin(s, r);
@@ -559,9 +687,20 @@ static void exec_step(const struct ko_step *s, struct reply *r, struct lost *los
 	case KO_UFFD:
 		do_uffd(s, r);
 		return;
-	case KO_POISON:
-		rc = madvise(a, PAGE, MADV_HWPOISON);
+	case KO_POISON: {
+		/* memory_failure(MF_ACTION_REQUIRED) sends SIGBUS to the caller when the page is mapped in its
+		 * own mm (kill_procs); catch it so the process lives on and the step can say so */
+		int f = poison_page(s->addr);
+		if (f) {
+			r->rc = -1;
+			r->err = f;
+			r->val = (int64_t)fault_addr;
+			return;
+		}
+		rc = poison_rc;
+		errno = poison_errno;
 		break;
+	}
 	case KO_MLOCK:
 		rc = mlock(a, s->len);
 		break;
@@ -935,9 +1074,11 @@ static int run_step(const struct ko_step *s)
 			return -1;
 		}
 		xwrite(cmd_pipe[slot][1], &i, sizeof i);
-		if (xread(ack_pipe[slot][0], &r, sizeof r, STEP_TIMEOUT_MS) ||
-		    (r.nlost && xread(ack_pipe[slot][0], lost, r.nlost * sizeof lost[0], STEP_TIMEOUT_MS))) {
-			printf("KO end %s abort step %d: no answer from slot %d\n", sc->id, idx, slot);
+		int got = xread_from(ack_pipe[slot][0], &r, sizeof r, STEP_TIMEOUT_MS, pidfds[slot]);
+		if (got == 0 && r.nlost)
+			got = xread(ack_pipe[slot][0], lost, r.nlost * sizeof lost[0], STEP_TIMEOUT_MS);
+		if (got) {
+			printf("KO end %s abort step %d: %s\n", sc->id, idx, got == -2 ? "the process died" : "no answer in time");
 			return -1;
 		}
 		if (s->op == KO_FORK && r.rc == 0) {
@@ -1000,6 +1141,12 @@ int ko_run(const struct ko_scenario *scenario)
 	madvise(tokens, (domain_pages ? domain_pages : 1) * 4, MADV_NOHUGEPAGE);
 	if (mlock(tokens, (domain_pages ? domain_pages : 1) * 4))
 		die("mlock tokens");
+	lazy = mmap(NULL, domain_pages ? domain_pages : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (lazy == MAP_FAILED)
+		die("lazy");
+	madvise(lazy, domain_pages ? domain_pages : 1, MADV_NOHUGEPAGE);
+	if (mlock(lazy, domain_pages ? domain_pages : 1))
+		die("mlock lazy");
 	note_own_vmas();
 	for (int h = 0; h < MAXPINS; h++)
 		pin_fd[h] = -1;

@@ -105,6 +105,7 @@ export function recordedCounter(name: string): boolean {
 /** The outcome string of a guest step's rc/err. */
 export function outcomeOf(rc: number, err: number): string {
   if (rc === 0) return 'ok';
+  if (err === 2000) return 'UFFD_WP_FAULT';
   if (err >= 1000) return SIGNAL[err - 1000] ?? `signal ${err - 1000}`;
   return ERRNO[err] ?? `errno ${err}`;
 }

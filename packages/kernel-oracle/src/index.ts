@@ -21,3 +21,5 @@ export { COMPARED_FLAGS, COMPARED_MTHP, COMPARED_VMSTAT, compareObservations, fo
 export type { CompareOptions, Difference } from './compare.js';
 export { checkRecord, recordedDir, recordFiles } from './check.js';
 export type { PolicyCheck, RecordCheck } from './check.js';
+export { runCampaign } from './campaign.js';
+export type { CampaignMismatch, CampaignOptions, CampaignResult } from './campaign.js';
