@@ -43,6 +43,26 @@ function swapin(r: Rig, e: SwpEntry, order: number): { f: Folio; err: number } {
   return { f, err: swapReadFolio(r.si, f) };
 }
 
+describe('swap_writeout of a folio nobody references (7.2.13 mm/page_io.c:swap_writeout)', () => {
+  it('folio_free_swap first: all counts 0 → out of the swap cache, dirty, unlocked, slots free, nothing written', () => {
+    // `if (folio_free_swap(folio)) goto out_unlock;`: folio_maybe_swapped() finds no count, so
+    // swap_cache_del_folio() frees the slots and folio_set_dirty() keeps the only copy in memory.
+    const r = makeRig();
+    const f = anonFolio(r.mm, 4);
+    expect(folioAllocSwap(r.si, f)).toBe(0);
+    const e = folioSwapEntry(f);
+    expect(swapWriteout(r.si, f)).toBe(0);
+    expect(isLocked(r.mm, f)).toBe(false);
+    expect((r.mm.flags[f.head]! & FLAG.swapcache.mask) !== 0).toBe(false);
+    expect((r.mm.flags[f.head]! & FLAG.dirty.mask) !== 0).toBe(true);
+    expect(r.mm.aux[f.head]).toBe(1); // the nr cache references were dropped
+    expect(swapSlotInfo(r.si, e)).toMatchObject({ count: 0, cached: -1 });
+    const s = swapSnapshot(r.si);
+    expect([s.inusePages, s.pswpout, s.swpoutZero, s.nrSwapcache]).toEqual([0, 0, 0, 0]);
+    expect(checkSwapInvariants(r.si)).toEqual([]);
+  });
+});
+
 describe('data tokens through swap (DESIGN.md "Data tokens"; unmap-engine.md §5)', () => {
   it('write out → read in gives back the same tokens, for any order and contents', () => {
     fc.assert(

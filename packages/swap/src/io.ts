@@ -5,6 +5,7 @@ import { NEG_EIO, type NegEIO } from './errno.js';
 import { chargePcpu, slotData, slotZero, zeromapSetRange, type SwapDevice } from './device.js';
 import { PMD_ORDER, ST } from './layout.js';
 import { assertCacheFolio, assertEntryRange, rawUptodate, rawWriteback } from './validate.js';
+import { folioMaybeSwapped, freeSwapLocked } from './swap-cache.js';
 
 /*
  * Swap I/O with data tokens (mm/page_io.c, v7.0). The clusters' data arrays
@@ -19,8 +20,11 @@ const M_LOCKED = FLAG.locked.mask;
 const M_WRITEBACK = FLAG.writeback.mask;
 
 /**
- * swap_writeout() (v7.0) for a locked swap-cache folio, returning with the
- * folio unlocked as the kernel does:
+ * swap_writeout() (7.2.13 mm/page_io.c) for a locked swap-cache folio,
+ * returning with the folio unlocked as the kernel does:
+ * - first `folio_free_swap()`: a folio none of whose slots is referenced
+ *   any more (all counts 0: nothing to write for) leaves the swap cache, is
+ *   marked dirty and keeps its data in memory; nothing is written;
  * - is_folio_zero_filled() scans the pages in order until a non-zero one
  *   (one LOOP_ITER per page read — the ledger has no memory-scan event);
  * - all zero: swap_zeromap_folio_set() — zeromap bit of every slot, no I/O,
@@ -48,6 +52,13 @@ export function swapWriteoutUnchecked(si: SwapDevice, folio: Folio): 0 {
   const { head, nr, order } = folio;
   const off = folio.fa[folio.fb + F_SWAP]! & SWP_OFFSET_MASK;
   const ledger = si.ledger;
+  // `if (folio_free_swap(folio)) goto out_unlock;` — in the swap cache and not under writeback (the
+  // caller's guarantee), so it frees when folio_maybe_swapped() finds every count 0.
+  if (!folioMaybeSwapped(si, off, nr)) {
+    freeSwapLocked(si, folio, off);
+    unlockFolio(folio);
+    return 0;
+  }
   const tok = si.memmap.token;
   let zero = tok !== null;
   if (tok !== null) {

@@ -268,11 +268,11 @@ function folioSwapped(si: SwapDevice, off: number, nr: number): boolean {
 }
 
 /**
- * folio_maybe_swapped() (7.2.13 mm/swapfile.c): any slot count > 0, read
+ * @internal folio_maybe_swapped() (7.2.13 mm/swapfile.c): any slot count > 0, read
  * under rcu_read_lock() — the folio lock keeps the slots, so no cluster lock
  * and nothing charged (a plain read of the table words).
  */
-function folioMaybeSwapped(si: SwapDevice, off: number, nr: number): boolean {
+export function folioMaybeSwapped(si: SwapDevice, off: number, nr: number): boolean {
   for (let s = off; s < off + nr; s++) if (slotCount(si, s) !== 0) return true;
   return false;
 }
@@ -302,10 +302,20 @@ export function folioFreeSwap(si: SwapDevice, folio: Folio): boolean {
   if (!folioSwapcacheFreeable(folio)) return false;
   const off = swpOffset(folioSwapEntry(folio));
   if (folioMaybeSwapped(si, off, folio.nr)) return false;
+  freeSwapLocked(si, folio, off);
+  return true;
+}
+
+/**
+ * @internal The tail of folio_free_swap() once it decided to free:
+ * swap_cache_del_folio() (one cluster-lock round trip, the nr references
+ * dropped) and folio_set_dirty(). The folio is locked, in this device's swap
+ * cache at `off`, not under writeback, and the caller holds a reference.
+ */
+export function freeSwapLocked(si: SwapDevice, folio: Folio, off: number): void {
   delFolio(si, folio, off, 0);
   folioPutRefs(folio, folio.nr);
   folioSetDirty(folio);
-  return true;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   folioAllocSwap,
   folioDupSwap,
   folioDupSwapUnchecked,
+  folioPutSwap,
   folioSwapEntry,
   swapCacheFolioAt,
   swapCountAt,
@@ -92,6 +93,9 @@ describe('swap-table pool chunks', () => {
     for (let k = 0; k < 20; k++) {
       const f = anonFolio(mm, 9, 1000 * (k + 1));
       expect(folioAllocSwap(si, f)).toBe(0);
+      // One reference per slot, as the unmap leaves them: with all counts 0, 7.2.13 swap_writeout would
+      // folio_free_swap() the folio instead of writing it.
+      expect(folioDupSwap(si, all(f))).toBe(0);
       swapWriteout(si, f); // data tokens in the table's data half; unlocks
       mm.flags[f.head]! |= 1;
       folios.push(f);
@@ -103,7 +107,10 @@ describe('swap-table pool chunks', () => {
       }
     }
     expect(checkSwapInvariants(si)).toEqual([]);
-    for (let k = 0; k < 18; k++) __swapCacheDelFolio(si, folios[k]!); // counts 0: freed
+    for (let k = 0; k < 18; k++) {
+      folioPutSwap(si, all(folios[k]!));
+      __swapCacheDelFolio(si, folios[k]!); // counts 0: freed
+    }
     expect(si.tbCapacity).toBeLessThan(32);
     for (let k = 18; k < 20; k++) {
       const f = folios[k]!;
