@@ -27,8 +27,8 @@ export const COMPARED_VMSTAT: readonly string[] = [
   'thp_deferred_split_page',
   'thp_swpout',
   'thp_swpout_fallback',
-  'nr_foll_pin_acquired',
-  'nr_foll_pin_released',
+  // not nr_foll_pin_acquired/released: io_uring, the guest's FOLL_PIN, keeps one pin per large folio
+  // (io_coalesce_buffer unpins the others), where pin_user_pages keeps one per page
 ];
 /** Engine vmstat names that the kernel spells differently. */
 const KERNEL_NAME: Readonly<Record<string, string>> = { nr_swapcache: 'nr_swapcached' };
