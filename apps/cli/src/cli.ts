@@ -137,6 +137,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--arch <arch>', 'arm64 | x86 | all (default: each scenario config)')
     .option('--out <dir>', 'where the records go (default: the kernel-oracle package recorded/ directory)')
     .option('--batch <n>', 'scenarios per boot (default 40)')
+    .option('--no-trace', "do not count the kernel's own calls per step (ftrace; compared with the engine's ledger under mainline)")
     .option('--verbose', 'echo the guest console on stderr')
     .action(async (files: string[], opts: OracleFlags) => setCode(await cmdOracleRecord(io, files, opts)));
   withOutput(

@@ -37,6 +37,7 @@ export interface OracleFlags {
   out?: string;
   batch?: string;
   verbose?: boolean;
+  trace?: boolean;
   json?: boolean;
   color?: boolean;
 }
@@ -104,6 +105,7 @@ export async function cmdOracleRecord(io: Io, files: readonly string[], flags: O
       ...(batch !== undefined ? { batch } : {}),
       log: (s) => io.stderr.write(`${s}\n`),
       ...(flags.verbose === true ? { onLine: (l: string) => io.stderr.write(`${l}\n`) } : {}),
+      trace: flags.trace !== false,
     });
     for (const { id, record: rec } of r.records) {
       const p = writeRecord(out, rec, id);

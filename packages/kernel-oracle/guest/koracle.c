@@ -1016,6 +1016,56 @@ static void observe(int idx)
 	fflush(stdout);
 }
 
+/* ---- counting the kernel's own calls (when /init set the tracer up) ---- */
+static int tracing;
+
+static void trace_on(void)
+{
+	if (!tracing)
+		return;
+	int fd = open("/sys/kernel/tracing/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	write_file("/sys/kernel/tracing/tracing_on", "1");
+}
+
+/* Stop tracing and print how often each traced function ran during the step. */
+static void trace_off(int idx)
+{
+	static char names[64][96];
+	static int counts[64];
+	int n = 0;
+	char line[512];
+	if (!tracing)
+		return;
+	write_file("/sys/kernel/tracing/tracing_on", "0");
+	FILE *f = fopen("/sys/kernel/tracing/trace", "re");
+	while (f && fgets(line, sizeof line, f)) {
+		/* "   task-pid   [cpu] flags  timestamp: function <-caller" */
+		if (line[0] == '#')
+			continue;
+		char *p = strstr(line, ": ");
+		char *q = p ? strstr(p, " <-") : NULL;
+		if (!p || !q)
+			continue;
+		p += 2;
+		*q = 0;
+		int k = 0;
+		while (k < n && strcmp(names[k], p))
+			k++;
+		if (k == n && n < 64)
+			snprintf(names[n++], sizeof names[0], "%s", p);
+		if (k < 64)
+			counts[k]++;
+	}
+	if (f)
+		fclose(f);
+	for (int k = 0; k < n; k++) {
+		printf("KO call %d %s %d\n", idx, names[k], counts[k]);
+		counts[k] = 0;
+	}
+}
+
 /* ---- the controller ---- */
 static int wait_gone(int slot, int ms)
 {
@@ -1064,6 +1114,7 @@ static int run_step(const struct ko_step *s)
 	struct reply r = {0, 0, 0, 0};
 	int idx = (int)s->index;
 	static struct lost lost[4096];
+	trace_on();
 	if (s->op == KO_RECLAIM) {
 		reclaim(s, &r);
 	} else {
@@ -1098,6 +1149,7 @@ static int run_step(const struct ko_step *s)
 			alive[slot] = 0;
 		}
 	}
+	trace_off(idx);
 	printf("KO step %d %d %d %" PRIx64 "\n", idx, r.rc, r.err, (uint64_t)r.val);
 	for (uint32_t k = 0; k < r.nlost; k++)
 		printf("KO lost %d %" PRIx64 " %u %d\n", idx, lost[k].addr, lost[k].expected, (int)lost[k].actual);
@@ -1155,6 +1207,11 @@ int ko_run(const struct ko_scenario *scenario)
 	if (kpf_fd < 0 || kpc_fd < 0)
 		die("kpageflags");
 	catch_faults();
+	if (access("/tmp/koracle-trace", F_OK) == 0) {
+		char pid[16];
+		snprintf(pid, sizeof pid, "%d", (int)getpid());
+		tracing = write_file("/sys/kernel/tracing/set_ftrace_pid", pid) == 0;
+	}
 	set_mthp();
 	set_swap();
 	make_cgroup();

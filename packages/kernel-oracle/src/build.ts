@@ -142,6 +142,7 @@ export function buildInitramfs(arch: OracleArch, tree: KernelTree, binary: strin
     ...mods.map(([name, data]): CpioEntry => ({ path: `lib/modules/${name}`, type: 'file', mode: 0o644, data })),
     { path: 'lib/modules/load-order', type: 'file', mode: 0o644, data: Buffer.from(mods.map(([n]) => `${n}\n`).join('')) },
     { path: 'tests', type: 'file', mode: 0o644, data: Buffer.from(ids.map((i) => `${i}\n`).join('')) },
+    { path: 'trace-funcs', type: 'file', mode: 0o644, data: readFileSync(join(guestDir(), 'trace-funcs')) },
   ];
   writeFileSync(out, initramfs(entries));
   return out;

@@ -67,7 +67,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     inputs.push({ file, scenario: parseScenario(text, file), id });
   }
   log(`${inputs.length} scenarios in ${scenDir}`);
-  const rec = await recordScenarios(inputs, { arch: o.arch, batch: o.batch ?? 50, log });
+  const rec = await recordScenarios(inputs, { arch: o.arch, batch: o.batch ?? 50, log, trace: true });
   const res: CampaignResult = {
     arch: o.arch,
     seeds: [o.seed, o.seed + o.count - 1],

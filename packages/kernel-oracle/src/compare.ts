@@ -48,6 +48,29 @@ export const COMPARED_MTHP: readonly string[] = [
 /** Folio flags compared (kpageflags names the engine keeps too). */
 export const COMPARED_FLAGS: readonly string[] = ['anon', 'swapbacked', 'swapcache', 'dirty', 'lru', 'active', 'referenced', 'unevictable', 'mlocked', 'locked', 'writeback', 'uptodate', 'reclaim'];
 
+/**
+ * Kernel functions whose call counts are ledger events of the engine (when a record has --trace
+ * calls): ledger event → the functions whose calls it counts. contpte_convert folds and unfolds;
+ * every __contpte_try_unfold converts, so the folds are the rest. rmap_one callbacks are the
+ * functions an rmap walk calls per VMA.
+ */
+export const CALL_EVENTS: Readonly<Record<string, { plus: readonly string[]; minus?: readonly string[] }>> = {
+  CONTPTE_UNFOLD: { plus: ['__contpte_try_unfold'] },
+  CONTPTE_FOLD: { plus: ['contpte_convert'], minus: ['__contpte_try_unfold'] },
+  PVMW_CALL: { plus: ['page_vma_mapped_walk'] },
+  RMAP_ONE: { plus: ['try_to_unmap_one', 'try_to_migrate_one', 'folio_referenced_one', 'page_mkclean_one'] },
+  DEFERRED_SPLIT_CALL: { plus: ['deferred_split_folio'] },
+};
+
+/** The kernel's count of a ledger event from its traced calls. */
+export function kernelEventCount(calls: Readonly<Record<string, number>>, event: string): number {
+  const m = CALL_EVENTS[event]!;
+  let n = 0;
+  for (const f of m.plus) n += calls[f] ?? 0;
+  for (const f of m.minus ?? []) n -= calls[f] ?? 0;
+  return n;
+}
+
 export interface Difference {
   step: number;
   /** Human-readable place: "parent 0x40000000+16 pages", "counters", "outcome". */
@@ -64,6 +87,8 @@ export interface CompareOptions {
   mapcounts?: boolean;
   /** Compare soft-dirty (x86 only; the engine does not model it yet). */
   softDirty?: boolean;
+  /** Compare traced kernel calls with ledger events (only the mainline engine makes the kernel's calls). */
+  calls?: boolean;
 }
 
 function counterKeys(kernel: Record<string, number>, engine: Record<string, number>): string[] {
@@ -155,6 +180,13 @@ export function compareObservations(kernel: readonly StepObs[], engine: readonly
       const kv = ks.counters[c] ?? 0;
       const ev = engineCounter(es.counters, c);
       if (kv !== ev) out.push({ step, where: 'counters', field: c, kernel: kv, engine: ev, dumpPath: counterPath(c) });
+    }
+    if (o.calls !== false && ks.calls !== undefined && es.events !== undefined) {
+      for (const ev of Object.keys(CALL_EVENTS)) {
+        const kv = kernelEventCount(ks.calls, ev);
+        const evv = es.events[ev] ?? 0;
+        if (kv !== evv) out.push({ step, where: 'calls', field: ev, kernel: kv, engine: evv, dumpPath: `ledger.${ev}` });
+      }
     }
     const slots = [...new Set([...ks.processes.map((p) => p.slot), ...es.processes.map((p) => p.slot)])].sort((a, b) => a - b);
     for (const slot of slots) {

@@ -178,9 +178,15 @@ export function engineObservation(after: StateV1, prev: StateV1 | null, c: CallF
     const d = v - (before[k] ?? 0);
     if (d !== 0) counters[k] = d;
   }
+  const events: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after.ledger)) {
+    const d = v - (prev?.ledger[k] ?? 0);
+    if (d !== 0) events[k] = d;
+  }
   return {
     step: c.step,
     kind: c.kind,
+    events,
     outcome: c.outcome ?? 'ok',
     lost: lostOf(c.result),
     counters,

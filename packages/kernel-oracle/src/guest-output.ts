@@ -124,6 +124,7 @@ interface RawStep {
   err: number;
   lost: LostObs[];
   counters: Record<string, number>;
+  calls: Record<string, number> | null;
   procs: Map<number, { vmas: VmaObs[]; pages: RawPage[] }>;
   done: boolean;
 }
@@ -202,7 +203,7 @@ export function parseConsole(lines: readonly string[]): GuestConsole {
   const stepOf = (r: GuestRun, i: number): RawStep => {
     let s = r.steps[r.steps.length - 1];
     if (s === undefined || s.step !== i || s.done) {
-      s = { step: i, rc: 0, err: 0, lost: [], counters: {}, procs: new Map(), done: false };
+      s = { step: i, rc: 0, err: 0, lost: [], counters: {}, calls: null, procs: new Map(), done: false };
       r.steps.push(s);
     }
     return s;
@@ -238,6 +239,11 @@ export function parseConsole(lines: readonly string[]): GuestConsole {
           case 'ctr':
             if (recordedCounter(f[2]!)) stepOf(cur, i).counters[counterName(f[2]!)] = Number(f[3]);
             break;
+          case 'call': {
+            const s = stepOf(cur, i);
+            s.calls = { ...(s.calls ?? {}), [f[2]!]: Number(f[3]) };
+            break;
+          }
           case 'proc':
             stepOf(cur, i).procs.set(Number(f[2]), { vmas: [], pages: [] });
             break;
@@ -274,7 +280,7 @@ export function parseConsole(lines: readonly string[]): GuestConsole {
 }
 
 /** A guest run as observations, with the program's step kinds and process names. */
-export function guestObservations(run: GuestRun, program: GuestProgram, kinds: ReadonlyMap<number, string>): StepObs[] {
+export function guestObservations(run: GuestRun, program: GuestProgram, kinds: ReadonlyMap<number, string>, traced = false): StepObs[] {
   const out: StepObs[] = [];
   for (const s of run.steps) {
     if (!s.done) continue;
@@ -286,7 +292,9 @@ export function guestObservations(run: GuestRun, program: GuestProgram, kinds: R
     }
     const runs = normalisePages(raw);
     for (const p of procs) p.pages = runs.get(p.slot) ?? [];
-    out.push({ step: s.step, kind: kinds.get(s.step) ?? 'step', outcome: outcomeOf(s.rc, s.err), lost: s.lost, counters: s.counters, processes: procs });
+    const obs: StepObs = { step: s.step, kind: kinds.get(s.step) ?? 'step', outcome: outcomeOf(s.rc, s.err), lost: s.lost, counters: s.counters, processes: procs };
+    if (traced) obs.calls = s.calls ?? {};
+    out.push(obs);
   }
   return out;
 }

@@ -64,6 +64,8 @@ export interface RecordOptions {
   log?: (s: string) => void;
   /** Called with each console line (e.g. for --verbose). */
   onLine?: (line: string) => void;
+  /** Count the kernel's own calls of guest/trace-funcs per step (ftrace; ~5 s more per boot). */
+  trace?: boolean;
 }
 
 export interface BatchResult {
@@ -90,7 +92,7 @@ function toRecord(input: RecordInput, program: GuestProgram, kinds: Map<number, 
     oracle: { package: `@foliolab/kernel-oracle ${ORACLE_VERSION}`, qemu: b.qemu, cpus: b.cpus, memory: b.memory, facts, recorded: new Date().toISOString().slice(0, 10) },
     translation: { stop: program.stop, notes: [...program.notes, ...(run.status === 'abort' ? [`guest aborted: ${run.abort}`] : []), ...run.garbled.map((g) => `garbled console line: ${g}`)] },
     kernelLog: run.kernelLog,
-    steps: guestObservations(run, program, kinds),
+    steps: guestObservations(run, program, kinds, con.facts.trace !== undefined),
   };
 }
 
@@ -117,7 +119,13 @@ export async function recordScenarios(inputs: readonly RecordInput[], o: RecordO
     const bin = buildGuestBinary(o.arch, programs, work);
     const initrd = buildInitramfs(o.arch, tree, bin, programs.map((p) => p.id), join(work, 'initramfs.cpio.gz'));
     log(`boot ${KERNEL[o.arch].image} with ${programs.length} scenario(s)`);
-    const b = await boot(o.arch, tree, initrd, { memory: o.memory, cpus: o.cpus, onLine: o.onLine, timeoutMs: 60_000 + programs.length * 60_000 });
+    const b = await boot(o.arch, tree, initrd, {
+      memory: o.memory,
+      cpus: o.cpus,
+      onLine: o.onLine,
+      timeoutMs: 60_000 + programs.length * 60_000,
+      ...(o.trace === true ? { append: 'koracle_trace=1' } : {}),
+    });
     out.boots.push({ wallMs: b.wallMs, scenarios: programs.length, exitCode: b.exitCode, timedOut: b.timedOut });
     writeFileSync(join(work, 'console.log'), b.lines.join('\n'));
     const con = parseConsole(b.lines);

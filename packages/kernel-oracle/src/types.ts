@@ -80,6 +80,10 @@ export interface StepObs {
   lost: LostObs[];
   /** Counter deltas over the step, by name (mthp.<size>.<stat>, vmstat names). */
   counters: Record<string, number>;
+  /** Kernel only, when recorded with --trace: how often each traced kernel function ran during the step. */
+  calls?: Record<string, number>;
+  /** Engine only: the ledger events the step charged. */
+  events?: Record<string, number>;
   processes: ProcObs[];
 }
 
