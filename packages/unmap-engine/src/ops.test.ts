@@ -177,9 +177,14 @@ describe('reclaim (shrink_folio_list)', () => {
     const d = dumpOk(e);
     expect(d.stats.mthp['64K']!.split).toBe(1);
     expect(d.swap.slots.map((s) => s.count)).toEqual(Array(8).fill(1));
-    // [I] the 8 unmapped tails are isolated onto the reclaim list by the split and pass through
-    // shrink_folio_list like any unmapped anon folio: swap slot, writeout, freed.
-    expect(r.reclaimed).toBe(16);
+    // The 8 unmapped tails go onto the reclaim list (mm/huge_memory.c:lru_add_split_folio) and through
+    // shrink_folio_list: folio_alloc_swap, then pageout → swap_writeout, which starts with folio_free_swap
+    // (mm/page_io.c, 7.2.13): no swap PTE holds their slots, so they leave the swap cache, dirty, unwritten;
+    // PAGE_SUCCESS with PG_dirty → keep. Only the 8 mapped pages count as reclaimed; the tails are freed when
+    // move_folios_to_lru drops the isolation reference, their last one (mm/vmscan.c).
+    expect(r.reclaimed).toBe(8);
+    expect(d.stats.reclaim).toMatchObject({ nr_pageout: 16, nr_keep: 8 });
+    expect(d.folios).toEqual([]);
     expect(d.stats.vmstat.split_queue_len).toBe(0);
   });
 
