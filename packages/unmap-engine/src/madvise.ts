@@ -232,10 +232,11 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
  * folio_deactivate() + the drained lru_deactivate() (mm/swap.c, 7.2.13,
  * classic LRU): only an evictable, active folio on the LRU moves — it
  * loses PG_active and PG_referenced, goes to the head of the inactive list
- * (the head of the model's single list) and PGDEACTIVATE += nr. An
- * inactive folio stays where it is. [I] With MGLRU enabled
- * (lru_gen_enabled()) the kernel would instead clear the folio's
- * generation refs; the model has the classic LRU only.
+ * and PGDEACTIVATE += nr. An inactive folio stays where it is. [I] The
+ * model's single list puts it at its head (the youngest end): it cannot
+ * say "behind every active folio". With MGLRU enabled (lru_gen_enabled())
+ * the kernel would instead clear the folio's generation refs; the model
+ * has the classic LRU only.
  */
 function folioDeactivate(k: Kernel, f: Folio): void {
   const w = k.memmap.flags[f.head]!;
