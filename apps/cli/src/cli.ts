@@ -137,6 +137,7 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .option('--arch <arch>', 'arm64 | x86 | all (default: each scenario config)')
     .option('--out <dir>', 'where the records go (default: the kernel-oracle package recorded/ directory)')
     .option('--batch <n>', 'scenarios per boot (default 40)')
+    .option('--repeat <n>', 'boots per batch, the second in reverse order; what they disagree on is marked unstable (default 2)')
     .option('--no-trace', "do not count the kernel's own calls per step (ftrace; compared with the engine's ledger under mainline)")
     .option('--verbose', 'echo the guest console on stderr')
     .action(async (files: string[], opts: OracleFlags) => setCode(await cmdOracleRecord(io, files, opts)));
@@ -145,7 +146,8 @@ function buildProgram(io: Io, setCode: (c: number) => void): Command {
       .command('check')
       .description('compare the engine with recorded kernel answers (default: every shipped record); no QEMU needed')
       .argument('[record...]', 'record files (.json)')
-      .option('--arch <arch>', 'arm64 | x86 | all'),
+      .option('--arch <arch>', 'arm64 | x86 | all')
+      .option('--update-known', "rewrite recorded/known-differences.json for these records (keeps the reasons; a new entry needs one)"),
   ).action((files: string[], opts: OracleFlags) => setCode(cmdOracleCheck(io, files, opts)));
 
   withOutput(

@@ -12,6 +12,7 @@ import {
   recordId,
   recordScenarios,
   runCampaign,
+  updateKnown,
   translateScenario,
   writeRecord,
   type OracleArch,
@@ -34,6 +35,8 @@ export interface OracleFlags {
   arch?: string;
   count?: string;
   seed?: string;
+  repeat?: string;
+  updateKnown?: boolean;
   out?: string;
   batch?: string;
   verbose?: boolean;
@@ -106,10 +109,11 @@ export async function cmdOracleRecord(io: Io, files: readonly string[], flags: O
       log: (s) => io.stderr.write(`${s}\n`),
       ...(flags.verbose === true ? { onLine: (l: string) => io.stderr.write(`${l}\n`) } : {}),
       trace: flags.trace !== false,
+      repeat: intFlag(flags.repeat, 'repeat', 2, 'oracle record'),
     });
     for (const { id, record: rec } of r.records) {
       const p = writeRecord(out, rec, id);
-      io.stdout.write(`${arch} ${id}: ${rec.steps.length} steps${rec.translation.stop !== null ? ` (stops before step ${rec.translation.stop.step}: ${rec.translation.stop.reason})` : ''} → ${p}\n`);
+      io.stdout.write(`${arch} ${id}: ${rec.steps.length} steps${rec.unstable.length > 0 ? `, ${rec.unstable.length} unstable field(s)` : ''}${rec.translation.stop !== null ? ` (stops before step ${rec.translation.stop.step}: ${rec.translation.stop.reason})` : ''} → ${p}\n`);
     }
     for (const b of r.boots) io.stderr.write(`${arch}: boot of ${b.scenarios} scenario(s) took ${(b.wallMs / 1000).toFixed(1)} s${b.timedOut ? ' (timed out)' : ''}\n`);
     for (const p of r.problems) {
@@ -138,6 +142,10 @@ export function cmdOracleCheck(io: Io, files: readonly string[], flags: OracleFl
   const list = files.length > 0 ? files.map((f) => userPath(io, f)) : (arch ?? ORACLE_ARCHES).flatMap((a) => recordFiles(recordedDir(), a));
   if (list.length === 0) throw new CliError('oracle check: no records (record some with `foliolab oracle record`)');
   const checks = list.map((f) => checkRecord(f));
+  if (flags.updateKnown === true) {
+    const u = updateKnown(checks);
+    io.stderr.write(`known-differences.json: ${u.added.length} added, ${u.changed.length} changed, ${u.removed.length} removed${u.added.length > 0 ? ` (say why for: ${u.added.join(', ')})` : ''}\n`);
+  }
   const bad = checks.filter((c) => c.stale || c.policies.some((p) => p.differences.length > 0));
   if (flags.json === true) {
     io.stdout.write(`${JSON.stringify({ schema: 'foliolab.oracle-check/v1', ok: bad.length === 0, records: checks.map(checkJson) }, null, 2)}\n`);

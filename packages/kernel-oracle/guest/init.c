@@ -131,6 +131,23 @@ static void trace_setup(void)
 	}
 	if (f)
 		fclose(f);
+	/* arm64: contpte_convert folds or unfolds; its pte argument says which (PTE_CONT, bit 52).
+	 * __contpte_try_unfold cannot tell: contpte.c inlines it into its own callers. */
+	snprintf(path, sizeof path, "%s/dynamic_events", T);
+	if (access("/sys/kernel/tracing/events", F_OK) == 0 && strstr(cmdline, "ttyAMA0")) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		const char *probe = "f:koracle/convert contpte_convert pte";
+		if (fd >= 0 && write(fd, probe, strlen(probe)) > 0) {
+			snprintf(path, sizeof path, "%s/events/koracle/convert/enable", T);
+			put(path, "1");
+			snprintf(path, sizeof path, "%s/options/event-fork", T);
+			put(path, "1");
+			printf("KORACLE-FACT trace_probe contpte_convert pte\n");
+		} else
+			printf("KORACLE-FACT trace_probe_missing contpte_convert\n");
+		if (fd >= 0)
+			close(fd);
+	}
 	snprintf(path, sizeof path, "%s/buffer_size_kb", T);
 	put(path, "8192");
 	snprintf(path, sizeof path, "%s/options/function-fork", T);

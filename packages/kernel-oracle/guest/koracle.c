@@ -892,6 +892,16 @@ static void ctr_print(int idx)
 }
 
 /* ---- observation ---- */
+static void flush_memcg_stats(void)
+{
+	static char buf[1 << 14];
+	char path[192];
+	snprintf(path, sizeof path, "%s/memory.stat", cgroup_dir);
+	read_file(path, buf, sizeof buf);
+	/* reclaim without a target memcg (MADV_PAGEOUT) records evictions against the root memcg */
+	read_file("/sys/fs/cgroup/memory.stat", buf, sizeof buf);
+}
+
 static int kpf_fd = -1, kpc_fd = -1;
 
 static uint64_t kread(int fd, uint64_t pfn)
@@ -1007,6 +1017,9 @@ static void observe(int idx)
 	write_file("/proc/sys/vm/drop_caches", "1");
 	/* fold the per-CPU node/zone stat deltas, so gauges like nr_swapcached are exact */
 	write_file("/proc/sys/vm/stat_refresh", "1");
+	/* and flush the memcg's rstat: a refault's activation (workingset_test_recent) reads these
+	 * through a time-ratelimited flush, so stale sizes would make the answer depend on timing */
+	flush_memcg_stats();
 	ctr_take(&ctr_cur);
 	ctr_print(idx);
 	for (int s = 0; s < sc->nproc; s++)
@@ -1041,9 +1054,15 @@ static void trace_off(int idx)
 	write_file("/sys/kernel/tracing/tracing_on", "0");
 	FILE *f = fopen("/sys/kernel/tracing/trace", "re");
 	while (f && fgets(line, sizeof line, f)) {
-		/* "   task-pid   [cpu] flags  timestamp: function <-caller" */
+		/* "   task-pid   [cpu] flags  timestamp: function <-caller", or an event line */
 		if (line[0] == '#')
 			continue;
+		char *ev = strstr(line, " convert: (");
+		if (ev) {
+			char *pte = strstr(ev, "pte=0x");
+			if (pte)
+				snprintf(line, sizeof line, "%s", (strtoull(pte + 6, NULL, 16) >> 52) & 1 ? ": contpte_convert.fold <-" : ": contpte_convert.unfold <-");
+		}
 		char *p = strstr(line, ": ");
 		char *q = p ? strstr(p, " <-") : NULL;
 		if (!p || !q)
@@ -1211,6 +1230,7 @@ int ko_run(const struct ko_scenario *scenario)
 		char pid[16];
 		snprintf(pid, sizeof pid, "%d", (int)getpid());
 		tracing = write_file("/sys/kernel/tracing/set_ftrace_pid", pid) == 0;
+		write_file("/sys/kernel/tracing/set_event_pid", pid);
 	}
 	set_mthp();
 	set_swap();

@@ -1,4 +1,4 @@
-export type { LostObs, OracleArch, OracleRecord, PageKind, PageObs, PageRun, ProcObs, StepObs, Stop, VmaObs } from './types.js';
+export type { LostObs, OracleArch, OracleRecord, PageKind, PageObs, PageRun, ProcObs, StepObs, Stop, Unstable, VmaObs } from './types.js';
 export { ORACLE_ARCHES } from './types.js';
 export { OracleError } from './errors.js';
 export { engineArchOf, KO, oracleArchOf, recordId, translateScenario } from './translate.js';
@@ -17,9 +17,11 @@ export type { CpioEntry } from './initramfs.js';
 export { boot, kernelCmdline, qemuVersion } from './boot.js';
 export { fileSha256, loadInputs, readRecord, recordPath, recordScenarios, repoRoot, writeRecord, ORACLE_VERSION } from './record.js';
 export type { BatchResult, RecordInput, RecordOptions } from './record.js';
-export { COMPARED_FLAGS, COMPARED_MTHP, COMPARED_VMSTAT, compareObservations, formatDifferences, notAllowedFor } from './compare.js';
+export { CALL_EVENTS, COMPARED_FLAGS, COMPARED_MTHP, COMPARED_VMSTAT, compareObservations, formatDifferences, kernelEventCount, notAllowedFor } from './compare.js';
 export type { CompareOptions, Difference } from './compare.js';
 export { checkRecord, recordedDir, recordFiles } from './check.js';
 export type { PolicyCheck, RecordCheck } from './check.js';
 export { runCampaign } from './campaign.js';
 export type { CampaignMismatch, CampaignOptions, CampaignResult } from './campaign.js';
+export { knownFile, readKnown, recordKey, updateKnown, UNEXPLAINED } from './known.js';
+export type { KnownDifference } from './known.js';

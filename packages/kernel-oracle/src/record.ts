@@ -5,11 +5,12 @@ import { loadScenarioFile, type Scenario } from '@foliolab/scenario';
 import { boot, type BootResult } from './boot.js';
 import { buildGuestBinary, buildInitramfs } from './build.js';
 import { OracleError } from './errors.js';
+import { CALL_EVENTS, compareObservations, kernelEventCount } from './compare.js';
 import { guestObservations, parseConsole, type GuestConsole } from './guest-output.js';
 import { packageDir } from './package-dir.js';
 import { cacheDir, configFacts, FACT_OPTIONS, fetchKernel, KERNEL, requireTools, type KernelTree } from './host.js';
 import { recordId, translateScenario, type GuestProgram } from './translate.js';
-import type { OracleArch, OracleRecord } from './types.js';
+import type { OracleArch, OracleRecord, Unstable } from './types.js';
 
 /*
  * Recording: translate scenarios, build one guest with all of them, boot it,
@@ -66,6 +67,8 @@ export interface RecordOptions {
   onLine?: (line: string) => void;
   /** Count the kernel's own calls of guest/trace-funcs per step (ftrace; ~5 s more per boot). */
   trace?: boolean;
+  /** Boots per batch (default 2: in order, then reversed); what the boots disagree on is unstable. */
+  repeat?: number;
 }
 
 export interface BatchResult {
@@ -89,20 +92,58 @@ function toRecord(input: RecordInput, program: GuestProgram, kinds: Map<number, 
     sha256: fileSha256(input.file),
     arch,
     kernel: { release, version: rest.join(' '), machine, image: tree.package },
-    oracle: { package: `@foliolab/kernel-oracle ${ORACLE_VERSION}`, qemu: b.qemu, cpus: b.cpus, memory: b.memory, facts, recorded: new Date().toISOString().slice(0, 10) },
+    oracle: { package: `@foliolab/kernel-oracle ${ORACLE_VERSION}`, qemu: b.qemu, cpus: b.cpus, memory: b.memory, boots: 1, facts, recorded: new Date().toISOString().slice(0, 10) },
+    unstable: [],
     translation: { stop: program.stop, notes: [...program.notes, ...(run.status === 'abort' ? [`guest aborted: ${run.abort}`] : []), ...run.garbled.map((g) => `garbled console line: ${g}`)] },
     kernelLog: run.kernelLog,
     steps: guestObservations(run, program, kinds, con.facts.trace !== undefined),
   };
 }
 
-/** Record the kernel's answers for `inputs` on one arch (boots ⌈n / batch⌉ guests). */
+/** One boot of a built guest: its console, parsed. */
+async function bootOnce(o: RecordOptions, tree: KernelTree, initrd: string, n: number, work: string, tag: string, log: (s: string) => void): Promise<{ b: BootResult; con: GuestConsole }> {
+  const b = await boot(o.arch, tree, initrd, {
+    memory: o.memory,
+    cpus: o.cpus,
+    onLine: o.onLine,
+    timeoutMs: 60_000 + n * 60_000,
+    ...(o.trace === true ? { append: 'koracle_trace=1' } : {}),
+  });
+  writeFileSync(join(work, `console-${tag}.log`), b.lines.join('\n'));
+  const con = parseConsole(b.lines);
+  if (!con.done) log(`the guest did not finish (${b.timedOut ? 'timeout' : `qemu exit ${b.exitCode}`}); console in ${join(work, `console-${tag}.log`)}`);
+  return { b, con };
+}
+
+/**
+ * What differs between two answers of the kernel to the same scenario (the same steps in another
+ * boot, after other scenarios): history- or timing-dependent, e.g. a refault's activation
+ * (workingset_test_recent compares with the LRU sizes of the moment). Such fields are marked
+ * unstable, and no engine is expected to give one particular answer there.
+ */
+function unstableFields(a: OracleRecord, b: OracleRecord): Unstable[] {
+  const out = new Map<string, Unstable>();
+  for (const d of compareObservations(a.steps, b.steps, { softDirty: true })) out.set(`${d.step} ${d.where} ${d.field}`, { step: d.step, where: d.where, field: d.field });
+  a.steps.forEach((s, i) => {
+    const t = b.steps[i];
+    if (s.calls === undefined || t?.calls === undefined || t.step !== s.step) return;
+    for (const ev of Object.keys(CALL_EVENTS))
+      if (kernelEventCount(s.calls, ev) !== kernelEventCount(t.calls, ev)) out.set(`${s.step} calls ${ev}`, { step: s.step, where: 'calls', field: ev });
+  });
+  return [...out.values()];
+}
+
+/**
+ * Record the kernel's answers for `inputs` on one arch: each batch boots `repeat` times (default
+ * 2), the second time in reverse order, and what the boots disagree on is marked unstable.
+ */
 export async function recordScenarios(inputs: readonly RecordInput[], o: RecordOptions): Promise<BatchResult> {
   const log = o.log ?? (() => {});
   requireTools(o.arch);
   const tree = fetchKernel(o.arch, log);
   const out: BatchResult = { records: [], boots: [], problems: [] };
   const size = o.batch ?? 40;
+  const repeat = o.repeat ?? 2;
   for (let b0 = 0; b0 < inputs.length; b0 += size) {
     const batch = inputs.slice(b0, b0 + size);
     const programs: GuestProgram[] = [];
@@ -117,29 +158,36 @@ export async function recordScenarios(inputs: readonly RecordInput[], o: RecordO
     mkdirSync(work, { recursive: true });
     log(`build ${programs.length} scenario(s) for ${o.arch}`);
     const bin = buildGuestBinary(o.arch, programs, work);
-    const initrd = buildInitramfs(o.arch, tree, bin, programs.map((p) => p.id), join(work, 'initramfs.cpio.gz'));
-    log(`boot ${KERNEL[o.arch].image} with ${programs.length} scenario(s)`);
-    const b = await boot(o.arch, tree, initrd, {
-      memory: o.memory,
-      cpus: o.cpus,
-      onLine: o.onLine,
-      timeoutMs: 60_000 + programs.length * 60_000,
-      ...(o.trace === true ? { append: 'koracle_trace=1' } : {}),
-    });
-    out.boots.push({ wallMs: b.wallMs, scenarios: programs.length, exitCode: b.exitCode, timedOut: b.timedOut });
-    writeFileSync(join(work, 'console.log'), b.lines.join('\n'));
-    const con = parseConsole(b.lines);
-    if (!con.done) log(`the guest did not finish (${b.timedOut ? 'timeout' : `qemu exit ${b.exitCode}`}); console in ${join(work, 'console.log')}`);
-    else if ([...con.runs.values()].every((r) => r.status === 'ok')) rmSync(work, { recursive: true, force: true });
-    else log(`console of the boot in ${join(work, 'console.log')}`);
+    const ids = programs.map((p) => p.id);
+    const boots: { b: BootResult; con: GuestConsole }[] = [];
+    for (let r = 0; r < repeat; r++) {
+      const order = r % 2 === 0 ? ids : [...ids].reverse();
+      const initrd = buildInitramfs(o.arch, tree, bin, order, join(work, `initramfs-${r}.cpio.gz`));
+      log(`boot ${KERNEL[o.arch].image} with ${programs.length} scenario(s)${r > 0 ? ` (again, ${r % 2 === 1 ? 'reversed' : 'in order'}: what differs is unstable)` : ''}`);
+      const one = await bootOnce(o, tree, initrd, programs.length, work, String(r), log);
+      boots.push(one);
+      out.boots.push({ wallMs: one.b.wallMs, scenarios: programs.length, exitCode: one.b.exitCode, timedOut: one.b.timedOut });
+    }
+    const allOk = boots.every(({ con }) => con.done && [...con.runs.values()].every((r) => r.status === 'ok'));
+    if (allOk) rmSync(work, { recursive: true, force: true });
+    else log(`consoles of the boots in ${work}`);
     batch.forEach((inp, k) => {
-      const r = toRecord(inp, programs[k]!, kinds.get(inp.id)!, con, tree, b, o.arch);
-      if (typeof r === 'string') out.problems.push({ id: inp.id, problem: r });
-      else {
-        const run = con.runs.get(inp.id)!;
-        if (run.status !== 'ok') out.problems.push({ id: inp.id, problem: run.abort ?? 'did not end' });
-        out.records.push({ id: inp.id, record: r });
+      const recs = boots.map(({ b, con }) => toRecord(inp, programs[k]!, kinds.get(inp.id)!, con, tree, b, o.arch));
+      const first = recs[0]!;
+      if (typeof first === 'string') {
+        out.problems.push({ id: inp.id, problem: first });
+        return;
       }
+      const run = boots[0]!.con.runs.get(inp.id)!;
+      if (run.status !== 'ok') out.problems.push({ id: inp.id, problem: run.abort ?? 'did not end' });
+      const unstable = new Map<string, Unstable>();
+      for (const other of recs.slice(1)) {
+        if (typeof other === 'string') continue;
+        for (const u of unstableFields(first, other)) unstable.set(`${u.step} ${u.where} ${u.field}`, u);
+      }
+      first.unstable = [...unstable.values()];
+      first.oracle.boots = recs.length;
+      out.records.push({ id: inp.id, record: first });
     });
   }
   return out;

@@ -93,6 +93,13 @@ export interface Stop {
   reason: string;
 }
 
+/** A field the kernel answered differently in two boots (history- or timing-dependent): not compared. */
+export interface Unstable {
+  step: number;
+  where: string;
+  field: string;
+}
+
 /** A recorded kernel answer (`foliolab.oracle-record/v1`), one JSON file per scenario and arch. */
 export interface OracleRecord {
   schema: 'foliolab.oracle-record/v1';
@@ -103,7 +110,9 @@ export interface OracleRecord {
   sha256: string;
   arch: OracleArch;
   kernel: { release: string; version: string; machine: string; image: string };
-  oracle: { package: string; qemu: string; cpus: number; memory: string; facts: Record<string, string>; recorded: string };
+  oracle: { package: string; qemu: string; cpus: number; memory: string; boots: number; facts: Record<string, string>; recorded: string };
+  /** Fields the boots disagreed on (the first boot's answer is kept; they are not compared). */
+  unstable: Unstable[];
   /** Where and why translation stopped, if before the end; and other notes of the translation. */
   translation: { stop: Stop | null; notes: string[] };
   /** Kernel messages printed while the scenario ran (warnings, splats). */
