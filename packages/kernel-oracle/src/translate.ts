@@ -152,7 +152,7 @@ function recordingEngine(config: EngineConfig, calls: Call[], createdPids: numbe
       }
       if (!ACTIONS.has(name)) return (v as (...a: unknown[]) => unknown).bind(target);
       return (...args: unknown[]) => {
-        const call: Call = { method: name, args, result: undefined, error: null, before: name === 'reclaim' ? target.dump() : null, after: null };
+        const call: Call = { method: name, args, result: undefined, error: null, before: name === 'reclaim' ? target.dump({ invariants: false }) : null, after: null };
         calls.push(call);
         try {
           call.result = (v as (...a: unknown[]) => unknown).apply(target, args);
@@ -161,7 +161,7 @@ function recordingEngine(config: EngineConfig, calls: Call[], createdPids: numbe
           call.error = err instanceof Error ? err.message : String(err);
           throw err;
         } finally {
-          call.after = target.dump();
+          call.after = target.dump({ invariants: false });
         }
       };
     },
