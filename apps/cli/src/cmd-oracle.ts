@@ -4,12 +4,12 @@ import {
   cSource,
   fetchKernel,
   formatDifferences,
+  loadInputs,
   missingTools,
   ORACLE_ARCHES,
   oracleArchOf,
   recordedDir,
   recordFiles,
-  recordId,
   readKnown,
   recordKey,
   recordScenarios,
@@ -56,14 +56,8 @@ function archesOf(v: string | undefined, fallback: OracleArch[], command: string
 }
 
 function inputsOf(io: Io, files: readonly string[]): RecordInput[] {
-  const seen = new Set<string>();
-  return files.map((f) => {
-    const scenario = loadScenarioArg(io, f);
-    let id = recordId(basename(f));
-    for (let n = 2; seen.has(id); n++) id = `${recordId(basename(f))}-${n}`;
-    seen.add(id);
-    return { file: userPath(io, f), scenario, id };
-  });
+  const typed = new Map(files.map((f) => [userPath(io, f), f]));
+  return loadInputs([...typed.keys()], (abs) => loadScenarioArg(io, typed.get(abs)!));
 }
 
 /** `oracle setup`: what the host lacks, then fetch and unpack the kernels. */

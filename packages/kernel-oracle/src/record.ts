@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { loadScenarioFile, type Scenario } from '@foliolab/scenario';
 import { boot, type BootResult } from './boot.js';
 import { buildGuestBinary, buildInitramfs } from './build.js';
@@ -45,14 +45,18 @@ export interface RecordInput {
   id: string;
 }
 
-export function loadInputs(files: readonly string[]): RecordInput[] {
+/**
+ * Scenario files as record inputs, each with a unique record id (its base name). `load` reads one
+ * file (default loadScenarioFile; the CLI passes its own, which names the file as the user typed it).
+ */
+export function loadInputs(files: readonly string[], load: (file: string) => Scenario = loadScenarioFile): RecordInput[] {
   const seen = new Set<string>();
   return files.map((file) => {
-    const scenario = loadScenarioFile(file);
-    let id = recordId(file.split('/').pop()!);
-    for (let n = 2; seen.has(id); n++) id = `${recordId(file.split('/').pop()!)}-${n}`;
+    const base = recordId(basename(file));
+    let id = base;
+    for (let n = 2; seen.has(id); n++) id = `${base}-${n}`;
     seen.add(id);
-    return { file, scenario, id };
+    return { file: resolve(file), scenario: load(file), id };
   });
 }
 
