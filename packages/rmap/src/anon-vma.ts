@@ -188,15 +188,26 @@ export interface RmapWalkControl {
   done?(folio: Folio): boolean;
   /** invalid_vma: true skips the VMA without calling rmap_one. */
   invalidVma?(vma: RmapVma): boolean;
+  /** rmap_walk_locked(): the caller already holds the anon_vma lock (no LOCK/UNLOCK here). */
+  locked?: boolean;
+  /**
+   * false: rmap_one is not charged RMAP_ONE. The event counts the callbacks
+   * that unmap or check references (try_to_unmap_one, try_to_migrate_one,
+   * folio_referenced_one, page_mkclean_one — the calls the kernel oracle
+   * traces), not remove_migration_pte (7.2.13 mm/migrate.c), which restores.
+   */
+  chargeRmapOne?: boolean;
 }
 
 /**
- * rmap_walk_anon(folio, rwc, locked = false) (mm/rmap.c, v6.15): take the root
- * anon_vma rwsem for read (one LOCK/UNLOCK), visit every VMA of the folio's
+ * rmap_walk_anon(folio, rwc, locked) (mm/rmap.c, v6.15; rwc.locked for
+ * rmap_walk_locked): take the root anon_vma rwsem for read (one LOCK/UNLOCK)
+ * unless locked, visit every VMA of the folio's
  * anon_vma whose pgoff range overlaps [index, index + nr − 1] in tree order,
- * one RMAP_ONE per rmap_one call, stopping when it returns false or `done`
- * says so. VMAs that no longer map the folio are visited too. Returns the
- * number of rmap_one calls. A folio without an anon_vma is not walked.
+ * one RMAP_ONE per rmap_one call (unless rwc.chargeRmapOne is false), stopping
+ * when it returns false or `done` says so. VMAs that no longer map the folio
+ * are visited too. Returns the number of rmap_one calls. A folio without an
+ * anon_vma is not walked.
  */
 export function rmapWalkAnon(folio: Folio, rwc: RmapWalkControl): number {
   const fn = 'rmapWalkAnon';
@@ -209,8 +220,10 @@ export function rmapWalkAnon(folio: Folio, rwc: RmapWalkControl): number {
   const pgoffStart = folio.fa[folio.fb + F_INDEX]!;
   const pgoffEnd = pgoffStart + folio.nr - 1;
   let calls = 0;
+  const locked = rwc.locked === true;
+  const chargeOne = rwc.chargeRmapOne !== false;
   ledger.begin('rmap_walk_anon');
-  ledger.lock(av.lockId);
+  if (!locked) ledger.lock(av.lockId);
   try {
     const chains = av.chains;
     for (let i = 0; i < chains.length; i++) {
@@ -225,13 +238,13 @@ export function rmapWalkAnon(folio: Folio, rwc: RmapWalkControl): number {
       }
       const address = vmaAddress(vma, pgoffStart, folio.nr);
       if (rwc.invalidVma?.(vma) === true) continue;
-      ledger.charge(EV.RMAP_ONE);
+      if (chargeOne) ledger.charge(EV.RMAP_ONE);
       calls++;
       if (!rwc.rmapOne(folio, vma, address)) break;
       if (rwc.done?.(folio) === true) break;
     }
   } finally {
-    ledger.unlock(av.lockId);
+    if (!locked) ledger.unlock(av.lockId);
     ledger.end();
   }
   return calls;

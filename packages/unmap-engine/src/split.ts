@@ -40,7 +40,7 @@ import {
   setTlbUbcFlushPending,
   archTlbbatchShouldDefer,
   flushTlbRange,
-  softleafIsMigration,
+  mkHwpoisonPte,
   softleafIsMigrationWrite,
   softleafMigrationDirty,
   softleafMigrationYoung,
@@ -50,40 +50,53 @@ import {
   SWP_MIGRATION_READ,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
-import { PVMW_SYNC, pageVmaMappedWalk, pageVmaMappedWalkDone } from '@foliolab/pvmw';
-import { RMAP_EXCLUSIVE, folioAddAnonRmapPtes, folioRemoveRmapPtes, folioSplitUnqueueDeferred, folioTryShareAnonRmapPte, rmapWalkAnon, type RmapVma } from '@foliolab/rmap';
-import { EAGAIN, EBUSY, PAGE_SIZE } from './consts.js';
+import { PVMW_MIGRATION, PVMW_SYNC, pageVmaMappedWalk, pageVmaMappedWalkDone } from '@foliolab/pvmw';
+import {
+  RMAP_EXCLUSIVE,
+  folioAddAnonRmapPtes,
+  folioAnonVma,
+  folioRemoveRmapPtes,
+  folioSplitUnqueueDeferred,
+  folioTryShareAnonRmapPte,
+  rmapWalkAnon,
+  type RmapVma,
+  type RmapWalkControl,
+} from '@foliolab/rmap';
+import { EAGAIN, EBUSY, MM_ANONPAGES, PAGE_SIZE, VM_LOCKED } from './consts.js';
 import { freeSwapCache } from './fault.js';
 import { putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { lruAddAfter, lruNeighbours, lruRelink, onLru, lruAdd } from './lru.js';
-import { mkPte, mkwrite } from './pte-util.js';
-import type { Proc } from './proc.js';
+import { mkPte, mkZeroPte, mkwrite } from './pte-util.js';
 import { folioMappedRaw, walkFor } from './ttu.js';
 import type { Vma } from './vma.js';
 
 /*
- * split_folio() to order 0 for anonymous PTE-mapped folios (mm/huge_memory.c
- * __folio_split, 6.15+): can_split_folio (refcount = mapcount + swap-cache
- * refs + the caller's pin), unmap_folio (try_to_migrate: every PTE becomes a
- * migration entry — write / read-exclusive / read, with young/dirty and
- * uffd-wp — and its rmap and reference are dropped, one PTE at a time, as
- * try_to_migrate_one does: a fully mapped folio outside the swap cache is
- * therefore queued for deferred split on the way, then unqueued),
- * folio_split_unqueue_deferred, the memmap split, swap-cache redistribution
- * (each page keeps its slot), the refcount unfreeze, the LRU placement
- * (lru_add_split_folio: after the head, or onto the reclaim list), then
- * remap_page (remove_migration_ptes: the PTEs come back on the order-0
- * folios with RMAP_EXCLUSIVE unless the entry was a read one) and
- * free_folio_and_swap_cache of the tails.
+ * split_folio() to order 0 for anonymous PTE-mapped folios (7.2.13
+ * mm/huge_memory.c __folio_split): can_split_folio (refcount = mapcount +
+ * swap-cache refs + the caller's pin), unmap_folio (try_to_migrate under the
+ * anon_vma write lock, rmap_walk_locked: every PTE becomes a migration entry
+ * — write / read-exclusive / read, with young/dirty and uffd-wp — or, for a
+ * PageHWPoison page, a hwpoison entry; its rmap and reference are dropped one
+ * PTE at a time, as try_to_migrate_one does: a fully mapped folio outside the
+ * swap cache is therefore queued for deferred split on the way, then
+ * unqueued), folio_split_unqueue_deferred, the memmap split, swap-cache
+ * redistribution (each page keeps its slot), the refcount unfreeze, the LRU
+ * placement (lru_add_split_folio: after the head, or onto the reclaim list),
+ * then remap_page(folio, nr, TTU_USE_SHARED_ZEROPAGE): one rmap walk per new
+ * folio (remove_migration_ptes → remove_migration_pte, a PVMW_MIGRATION walk
+ * per VMA), where try_to_map_unused_to_zeropage maps a zero-filled page that
+ * is neither mlocked nor in a VM_LOCKED VMA to the shared zero page (and the
+ * mm counter drops) and every other entry comes back on its order-0 folio
+ * with RMAP_EXCLUSIVE unless the entry was a read one; finally
+ * free_folio_and_swap_cache of every new folio but lock_at's (a page nothing
+ * maps any more is freed there).
  *
  * The memmap has no split primitive (folio-flags provides alloc/free only):
  * memmapSplitToOrder0 below rewrites the memmap's arrays locally — flags
  * (PG_head off, folio-wide flags copied to the new folios, page[1]'s order
  * and second-page flags dropped, PF_ANY flags kept), a spill row per new
- * order-0 folio, the allocated-folio count. [I] The kernel's restore walks
- * the rmap of every new folio; the model restores the migration entries it
- * recorded (same end state, the rmap-walk costs of remap are not charged).
+ * order-0 folio, the allocated-folio count.
  */
 
 /** Folio-wide flags __split_folio_to_order copies to every new folio (PG_lru comes from lru_add_split_folio). */
@@ -99,16 +112,9 @@ const COPY_MASK =
   FLAG.unevictable.mask |
   FLAG.dirty.mask;
 
-interface MigRec {
-  p: Proc;
-  vma: Vma;
-  t: PteTable;
-  i: number;
-  page: number;
-}
-
 const pteval = pteBits();
 const ent = pteBits();
+const zpte = pteBits();
 
 /** The memmap internals the local split touches. */
 interface MemmapInternals {
@@ -162,8 +168,8 @@ function memmapSplitToOrder0(mm: Memmap, folio: Folio): Folio[] {
   return out;
 }
 
-/** try_to_migrate_one() for the split: migration entries, rmap and references dropped, entries recorded. */
-function unmapToMigration(k: Kernel, folio: Folio, vma: Vma, address: number, recs: MigRec[]): boolean {
+/** try_to_migrate_one() for the split (7.2.13 mm/rmap.c): migration (or hwpoison) entries, rmap and references dropped. */
+function tryToMigrateOne(k: Kernel, folio: Folio, vma: Vma, address: number): boolean {
   const p = vma.mm;
   const mm = k.memmap;
   const w = walkFor(p, folio, vma, address, PVMW_SYNC);
@@ -188,41 +194,94 @@ function unmapToMigration(k: Kernel, folio: Folio, vma: Vma, address: number, re
     } else {
       pteClear(t, i);
     }
-    if (ex && folioTryShareAnonRmapPte(folio, page) !== 0) {
-      setPteAt(t, i, pteval.lo, pteval.hi);
-      pageVmaMappedWalkDone(w);
-      throw new FoliolabError('EINVARIANT', `split: folio ${folio.head} became pinned under can_split_folio`);
+    k.updateHiwaterRss(p);
+    if ((mm.flags[pfn]! & FLAG.hwpoison.mask) !== 0) {
+      // PageHWPoison(subpage): a hwpoison entry, whatever the TTU flags (memory_failure set it before the split).
+      mkHwpoisonPte(ent, pfn);
+      k.addMmCounter(p, MM_ANONPAGES, -1);
+      setPteAt(t, i, ent.lo, ent.hi);
+    } else {
+      if (ex && folioTryShareAnonRmapPte(folio, page) !== 0) {
+        setPteAt(t, i, pteval.lo, pteval.hi);
+        pageVmaMappedWalkDone(w);
+        throw new FoliolabError('EINVARIANT', `split: folio ${folio.head} became pinned under can_split_folio`);
+      }
+      const write = present && pteWrite(pteval.lo, pteval.hi);
+      mkMigrationPte(ent, write ? 'write' : ex ? 'readExclusive' : 'read', pfn, present && pteYoung(pteval.lo, pteval.hi), present && pteDirty(pteval.lo, pteval.hi));
+      if (present ? pteUffdWp(pteval.lo, pteval.hi) : pteSwpUffdWp(pteval.lo, pteval.hi)) pteSwpMkuffdWp(ent);
+      setPteAt(t, i, ent.lo, ent.hi);
     }
-    const write = present && pteWrite(pteval.lo, pteval.hi);
-    mkMigrationPte(ent, write ? 'write' : ex ? 'readExclusive' : 'read', pfn, present && pteYoung(pteval.lo, pteval.hi), present && pteDirty(pteval.lo, pteval.hi));
-    if (present ? pteUffdWp(pteval.lo, pteval.hi) : pteSwpUffdWp(pteval.lo, pteval.hi)) pteSwpMkuffdWp(ent);
-    setPteAt(t, i, ent.lo, ent.hi);
     folioRemoveRmapPtes(folioSubrange(folio, page, 1), vma);
     putFolioRefs(k, folio, 1);
-    recs.push({ p, vma, t, i, page });
   }
   k.ledger.charge(EV.MMU_NOTIFIER);
   return true;
 }
 
-/** remove_migration_pte() for one recorded entry, onto the order-0 folio `nf`. */
-function restoreMigration(k: Kernel, r: MigRec, nf: Folio): void {
-  const t = r.t;
-  const lo = t.lo[r.i]!;
-  const hi = t.hi[r.i]!;
-  if (!softleafIsMigration(lo, hi)) throw new FoliolabError('EINVARIANT', `split: slot ${r.i} lost its migration entry`);
-  k.ledger.lock(t.ptl);
-  k.ledger.charge(EV.ATOMIC_REF);
-  k.memmap.aux[nf.head] = k.memmap.aux[nf.head]! + 1; // folio_get
-  mkPte(pteval, nf.head, r.vma, false, false);
-  if (!softleafMigrationYoung(lo, hi)) pteMkold(pteval);
-  if ((k.memmap.flags[nf.head]! & FLAG.dirty.mask) !== 0 && softleafMigrationDirty(lo, hi)) pteMkdirty(pteval);
-  if (softleafIsMigrationWrite(lo, hi)) mkwrite(pteval);
-  else if (pteSwpUffdWp(lo, hi)) pteMkuffdWp(pteval);
-  const read = softleafType(lo, hi) === SWP_MIGRATION_READ;
-  folioAddAnonRmapPtes(folioSubrange(nf, 0, 1), r.vma, read ? 0 : RMAP_EXCLUSIVE);
-  setPteAt(t, r.i, pteval.lo, pteval.hi);
-  k.ledger.unlock(t.ptl);
+/**
+ * try_to_map_unused_to_zeropage() (7.2.13 mm/migrate.c) for the order-0
+ * folio `nf`: not PageHWPoison, not mlocked, not in a VM_LOCKED VMA, and all
+ * zeros (pages_identical with ZERO_PAGE: data token 0) → the shared zero
+ * page (pte_mkspecial, uffd-wp from the migration entry; soft-dirty is not
+ * modelled), one MM_ANONPAGES less. PageCompound is never true here: the
+ * engine splits to order 0 only.
+ */
+function tryToMapUnusedToZeropage(k: Kernel, nf: Folio, vma: Vma, t: PteTable, i: number, lo: number, hi: number): boolean {
+  const mm = k.memmap;
+  k.ledger.charge(EV.FLAG_LOAD);
+  if ((mm.flags[nf.head]! & (FLAG.hwpoison.mask | FLAG.mlocked.mask)) !== 0 || (vma.flags & VM_LOCKED) !== 0) return false;
+  if (mm.token![nf.head] !== 0) return false;
+  mkZeroPte(zpte, k.zeroPfn, vma);
+  if (pteSwpUffdWp(lo, hi)) pteMkuffdWp(zpte);
+  setPteAt(t, i, zpte.lo, zpte.hi);
+  k.addMmCounter(vma.mm, MM_ANONPAGES, -1);
+  return true;
+}
+
+/** remove_migration_pte() (7.2.13 mm/migrate.c) for the order-0 folio `nf`, under the walk's PTL. */
+function removeMigrationPte(k: Kernel, nf: Folio, vma: Vma, address: number, zeropage: boolean): boolean {
+  const w = walkFor(vma.mm, nf, vma, address, PVMW_SYNC | PVMW_MIGRATION);
+  while (pageVmaMappedWalk(w)) {
+    const t = w.pte!;
+    const i = w.pteIndex;
+    const lo = t.lo[i]!;
+    const hi = t.hi[i]!;
+    if (zeropage && tryToMapUnusedToZeropage(k, nf, vma, t, i, lo, hi)) continue;
+    k.ledger.charge(EV.ATOMIC_REF);
+    k.memmap.aux[nf.head] = k.memmap.aux[nf.head]! + 1; // folio_get
+    mkPte(pteval, nf.head, vma, false, false);
+    if (!softleafMigrationYoung(lo, hi)) pteMkold(pteval);
+    if ((k.memmap.flags[nf.head]! & FLAG.dirty.mask) !== 0 && softleafMigrationDirty(lo, hi)) pteMkdirty(pteval);
+    if (softleafIsMigrationWrite(lo, hi)) mkwrite(pteval);
+    else if (pteSwpUffdWp(lo, hi)) pteMkuffdWp(pteval);
+    const read = softleafType(lo, hi) === SWP_MIGRATION_READ;
+    folioAddAnonRmapPtes(folioSubrange(nf, 0, 1), vma, read ? 0 : RMAP_EXCLUSIVE);
+    setPteAt(t, i, pteval.lo, pteval.hi);
+  }
+  return true;
+}
+
+/** The rmap_walk_control of unmap_folio's try_to_migrate (TTU_RMAP_LOCKED): done = folio_not_mapped. */
+class MigrateControl implements RmapWalkControl {
+  readonly locked = true;
+  constructor(private readonly k: Kernel) {}
+  rmapOne(folio: Folio, vma: RmapVma, address: number): boolean {
+    return tryToMigrateOne(this.k, folio, vma as Vma, address);
+  }
+  done(folio: Folio): boolean {
+    return !folioMappedRaw(this.k, folio);
+  }
+}
+
+/** The rmap_walk_control of remap_page's remove_migration_ptes (TTU_RMAP_LOCKED): no done, not an RMAP_ONE callback. */
+class RemapControl implements RmapWalkControl {
+  readonly locked = true;
+  readonly chargeRmapOne = false;
+  zeropage = false;
+  constructor(private readonly k: Kernel) {}
+  rmapOne(folio: Folio, vma: RmapVma, address: number): boolean {
+    return removeMigrationPte(this.k, folio, vma as Vma, address, this.zeropage);
+  }
 }
 
 /**
@@ -247,11 +306,10 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
     k.stats.count(VM.thp_split_page_failed);
     return -EAGAIN;
   }
-  const recs: MigRec[] = [];
-  rmapWalkAnon(folio, {
-    rmapOne: (f: Folio, v: RmapVma, a: number): boolean => unmapToMigration(k, f, v as Vma, a, recs),
-    done: (f: Folio): boolean => !folioMappedRaw(k, f),
-  });
+  // anon_vma_lock_write: held across unmap_folio and remap_page (both walks are rmap_walk_locked).
+  const av = folioAnonVma(folio);
+  if (av !== null) k.ledger.lock(av.lockId);
+  rmapWalkAnon(folio, new MigrateControl(k));
   tryToUnmapFlush(k.tlb);
   if (mm.aux[folio.head] !== extra + 1) throw new FoliolabError('EINVARIANT', `split: folio ${folio.head} refcount ${mm.aux[folio.head]} after unmap, expected ${extra + 1}`);
   const order = folio.order;
@@ -286,7 +344,11 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
       lruAdd(k, nf);
     }
   }
-  for (const r of recs) restoreMigration(k, r, news[r.page]!);
+  // remap_page(folio, nr, TTU_USE_SHARED_ZEROPAGE): one rmap walk per new folio, in pfn order.
+  const remap = new RemapControl(k);
+  remap.zeropage = true;
+  for (let i = 0; i < news.length; i++) rmapWalkAnon(news[i]!, remap);
+  if (av !== null) k.ledger.unlock(av.lockId);
   for (let i = 0; i < news.length; i++) {
     if (i === lockAt) continue;
     const nf = news[i]!;

@@ -24,7 +24,9 @@ function setUp(policy: Policy): { e: Engine; parent: number } {
   const e = new Engine({ policy, arch: 'arm64-contpte', mapcountMode: 'legacy', mthp: { '16K': 'always', '32K': 'always' }, memory: 16 * MB, swap: 16 * MB });
   const parent = e.createProcess();
   e.mmap(parent, { addr: BASE, len: 64 * PAGE });
-  e.write(parent, at(16), PAGE, 0); // one 32K folio at pages 16..23, zero-filled
+  // One 32K folio at pages 16..23, written with a non-zero token: a zero-filled page would be mapped to
+  // the shared zero page by the split below (7.2.13 mm/migrate.c try_to_map_unused_to_zeropage).
+  e.write(parent, at(16), 8 * PAGE, 7);
   e.madvise(parent, at(10), 7 * PAGE, 'free'); // page 16 lazyfree: split off and later discarded
   e.fork(parent);
   e.reclaim({ kind: 'proactive', nrToReclaim: 16 });
