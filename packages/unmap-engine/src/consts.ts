@@ -27,6 +27,13 @@ export const VM_UFFD_WP = 1 << 10;
 /** Model: an anonymous VMA (vma_is_anonymous: no vm_ops). Always set. */
 export const VM_ANON = 1 << 11;
 export const VM_NORESERVE = 1 << 12;
+/**
+ * VM_ACCOUNT: the private writable mapping is charged to the commit (mmap of a
+ * writable private mapping without MAP_NORESERVE; mprotect making one
+ * writable). Not in the dump (smaps "ac" is not compared); it matters for
+ * merging, since is_mergeable_vma compares every flag.
+ */
+export const VM_ACCOUNT = 1 << 13;
 
 /** Flags that must be equal for two VMAs to merge (VM_SOFTDIRTY is not modelled). */
 export const VM_MERGE_MASK = 0xffff;

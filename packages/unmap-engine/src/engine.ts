@@ -15,14 +15,14 @@ import { Kernel } from './kernel.js';
 import { doMadvise, type Advice } from './madvise.js';
 import { doMlock, doMunlock } from './mlock.js';
 import { doMmap, doMunmap, exitMmap, getUnmappedArea, pgoffWindowOk, protFlags, type Prot } from './mmap.js';
-import { CP_TRY_CHANGE_WRITABLE, changeProtection } from './mprotect.js';
+import { doMprotect } from './mprotect.js';
 import { doMremap } from './mremap.js';
 import { doPoison, type PoisonOptions } from './poison.js';
 import { Proc } from './proc.js';
 import { isSpecial, pteIdx } from './pte-util.js';
 import { reclaimLru, type ReclaimResult } from './reclaim.js';
 import { doUffdwp, type UffdOp, type UffdRegisterOptions } from './uffd.js';
-import { rangeCovered, vmaLookup, vmaModify, vmasInRange } from './vma.js';
+import { rangeCovered, vmaLookup, vmasInRange } from './vma.js';
 
 /*
  * The public face of the engine (docs/ENGINE-API.md). Every operation
@@ -296,7 +296,18 @@ export class Engine {
     const nl = Math.ceil(newLen / PAGE_SIZE) * PAGE_SIZE;
     const ol = oldEnd - start;
     const v = vmaLookup(p, start);
-    if (v === null || oldEnd > v.vmEnd) fail('EFAULT', op, `[${hex(start)}, ${hex(oldEnd)}) is not inside one VMA`);
+    if (v === null) fail('EFAULT', op, `${hex(start)} is not mapped`);
+    if (o.fixed !== undefined && nl === ol) {
+      // remap_move (7.2.13 mm/mremap.c): a move of the same length may span several VMAs, but no uffd-armed one
+      // unless it is alone (vma_multi_allowed). [I] The kernel moves the VMAs before the refused one, then
+      // fails with EFAULT; the engine refuses the whole call.
+      const vmas = vmasInRange(p, start, oldEnd);
+      if (vmas.length > 1 && vmas.some((x) => (x.flags & VM_UFFD_WP) !== 0)) fail('EFAULT', op, `[${hex(start)}, ${hex(oldEnd)}) spans several VMAs, one of them uffd-armed`);
+    } else if ((o.fixed !== undefined || nl > ol) && start + Math.min(ol, nl) > v.vmEnd) {
+      // check_prep_vma, for a move or an expansion: [addr, addr + old_len) inside one VMA (a shrink checks
+      // new_len: its unmapped tail may cross VMAs; a plain shrink or same-size call is not checked at all)
+      fail('EFAULT', op, `[${hex(start)}, ${hex(start + Math.min(ol, nl))}) is not inside one VMA`);
+    }
     if ((v.flags & VM_DROPPABLE) !== 0 && nl > ol) fail('EINVAL', op, 'growing a droppable mapping is not modelled');
     let fixed: number | null = null;
     if (o.fixed !== undefined) {
@@ -318,14 +329,16 @@ export class Engine {
     const [start, end] = this.range(op, addr, len);
     if (prot !== 'r' && prot !== 'rw' && prot !== 'none') fail('EINVAL', op, `prot ${String(prot)} must be 'r', 'rw' or 'none'`);
     this.covered(op, p, start, end);
-    return this.run(op, () => {
-      const k = this.kernel;
-      const nf = protFlags(prot);
-      const vmas = vmaModify(p, start, end, (v) => (v.flags = (v.flags & ~(VM_READ | VM_WRITE)) | nf));
-      for (const v of vmas) {
-        const cp = (v.flags & VM_WRITE) !== 0 ? CP_TRY_CHANGE_WRITABLE : 0;
-        changeProtection(k, p, v, Math.max(start, v.vmStart), Math.min(end, v.vmEnd), cp);
+    if (prot === 'rw') {
+      // a private VM_LOCKED VMA becoming writable is populated with write faults (mprotect_fixup)
+      let need = 0;
+      for (const v of vmasInRange(p, start, end)) {
+        if ((v.flags & (VM_LOCKED | VM_WRITE)) === VM_LOCKED) need += allocNeed(this.kernel, p, Math.max(start, v.vmStart), Math.min(end, v.vmEnd), true);
       }
+      this.capacity(op, need);
+    }
+    return this.run(op, () => {
+      doMprotect(this.kernel, p, start, end, protFlags(prot));
     });
   }
 

@@ -42,7 +42,7 @@ import {
   type PteBits,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
-import { RMAP_EXCLUSIVE, anonVmaPrepare, folioAddNewAnonRmap, folioRemoveRmapPtes } from '@foliolab/rmap';
+import { RMAP_EXCLUSIVE, folioAddNewAnonRmap, folioRemoveRmapPtes } from '@foliolab/rmap';
 import { folioFreeSwap } from '@foliolab/swap';
 import { MM_ANONPAGES, PAGE_SIZE, VM_UFFD_WP, VM_WRITE } from './consts.js';
 import { allocAnonFolio, fixupDroppable, folioAddLruVma, putFolioRefs } from './folio-ops.js';
@@ -50,7 +50,7 @@ import type { Kernel } from './kernel.js';
 import { isSpecial, mkPte, mkZeroPte, pteIdx, mkwrite } from './pte-util.js';
 import type { Proc } from './proc.js';
 import { doSwapPage } from './swapin.js';
-import type { Vma } from './vma.js';
+import { vmaAnonVmaPrepare, type Vma } from './vma.js';
 
 /*
  * Page faults on private anonymous memory (mm/memory.c, 2026):
@@ -232,7 +232,7 @@ export function doAnonymousPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: nu
     l.unlock(t.ptl);
     return;
   }
-  anonVmaPrepare(k.rmap, vma);
+  vmaAnonVmaPrepare(k, vma);
   const folio = allocAnonFolioForFault(k, vma, t, addr);
   const nr = folio.nr;
   const start = addr - (addr % (nr * PAGE_SIZE));
@@ -360,7 +360,7 @@ export function doWpPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, a
  */
 function wpPageCopy(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, addr: number, old: Folio | null, unshare: boolean): void {
   const l = k.ledger;
-  anonVmaPrepare(k.rmap, vma);
+  vmaAnonVmaPrepare(k, vma);
   const oldPfn = ptePfn(orig.lo, orig.hi);
   const nw = allocAnonFolio(k, 0);
   if (nw === null) throw new FoliolabError('ENOMEM', `wp_page_copy at 0x${addr.toString(16)}: out of simulated memory`);

@@ -4,6 +4,7 @@ import {
   MMAP_MIN,
   PAGE_SIZE,
   PMD_SIZE,
+  VM_ACCOUNT,
   VM_ANON,
   VM_DROPPABLE,
   VM_LOCKED,
@@ -16,7 +17,7 @@ import {
 } from './consts.js';
 import type { Kernel } from './kernel.js';
 import type { Proc } from './proc.js';
-import { Vma, vmaInsert, vmaMergeAround, vmaRemove, vmaSplitRange, vmasInRange } from './vma.js';
+import { Vma, vmaInsert, vmaMergeNewRange, vmaRemove, vmaSplitRange, vmasInRange } from './vma.js';
 import { zapRange } from './zap.js';
 
 /*
@@ -82,9 +83,12 @@ export function getUnmappedArea(p: Proc, len: number): number {
 /**
  * do_mmap(MAP_PRIVATE | MAP_ANONYMOUS [| MAP_FIXED_NOREPLACE | MAP_LOCKED |
  * MAP_DROPPABLE]) — [I] an explicit address is MAP_FIXED_NOREPLACE (an
- * overlap is refused, never silently unmapped): a new VMA (pgoff = addr >> PAGE_SHIFT), merged with its
- * neighbours when the kernel's rules allow. MAP_LOCKED populates the range
- * (the caller faults it in). Returns the address.
+ * overlap is refused, never silently unmapped): __mmap_region (7.2.13
+ * mm/vma.c) charges a writable private mapping (accountable_mapping:
+ * VM_ACCOUNT unless VM_NORESERVE), tries vma_merge_new_range with the
+ * neighbours and otherwise inserts a new VMA (pgoff = addr >> PAGE_SHIFT).
+ * MAP_LOCKED populates the range (the caller faults it in). Returns the
+ * address.
  */
 export function doMmap(p: Proc, a: MmapArgs): number {
   const addr = a.addr ?? getUnmappedArea(p, a.len);
@@ -92,9 +96,9 @@ export function doMmap(p: Proc, a: MmapArgs): number {
   let flags = protFlags(a.prot) | VM_MAYREAD | VM_MAYWRITE | VM_ANON;
   if (a.locked) flags |= VM_LOCKED;
   if (a.droppable) flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK;
-  const v = new Vma(p, addr, addr + a.len, anonPgoff(addr), flags);
-  vmaInsert(p, v);
-  vmaMergeAround(p, v);
+  if ((flags & (VM_NORESERVE | VM_WRITE)) === VM_WRITE) flags |= VM_ACCOUNT;
+  const attrs = { flags, uffdAsync: false, uffdUnpopulated: false };
+  if (vmaMergeNewRange(p, addr, addr + a.len, anonPgoff(addr), attrs, null, null) === null) vmaInsert(p, new Vma(p, addr, addr + a.len, anonPgoff(addr), flags));
   return addr;
 }
 

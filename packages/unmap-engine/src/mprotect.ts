@@ -27,11 +27,12 @@ import {
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
 import { FPB_RESPECT_SOFT_DIRTY, FPB_RESPECT_WRITE, folioPteBatchFlags } from '@foliolab/pvmw';
-import { PAGE_SIZE, VM_WRITE } from './consts.js';
+import { PAGE_SIZE, VM_ACCOUNT, VM_LOCKED, VM_NORESERVE, VM_READ, VM_WRITE } from './consts.js';
 import type { Kernel } from './kernel.js';
+import { populate } from './mlock.js';
 import { isSpecial, noCont, pmdAddrEnd, pteIdx, pteModify, mkwrite } from './pte-util.js';
 import type { Proc } from './proc.js';
-import type { Vma } from './vma.js';
+import { vmaModify, type Vma } from './vma.js';
 
 /*
  * change_protection() (mm/mprotect.c, 2026 with Dev Jain's PTE batching
@@ -54,6 +55,39 @@ export const CP_UFFD_WP_RESOLVE = 4;
 
 const pte = pteBits();
 const ptent = pteBits();
+
+/**
+ * mprotect(2) over a covered range (7.2.13 mm/mprotect.c do_mprotect_pkey →
+ * mprotect_fixup per VMA): the new flags replace VM_READ/VM_WRITE; a VMA whose
+ * flags stay the same is skipped. Becoming writable charges the mapping
+ * (VM_ACCOUNT unless already charged, writable or VM_NORESERVE); becoming
+ * read-only uncharges it only while it has no anon_vma. Then vma_modify_flags
+ * (merge or split), change_protection with MM_CP_TRY_CHANGE_WRITABLE for a
+ * writable VMA, and a private VM_LOCKED VMA that becomes writable is populated
+ * (populate_vma_page_range: the write faults break COW now).
+ */
+export function doMprotect(k: Kernel, p: Proc, start: number, end: number, prot: number): void {
+  vmaModify(
+    p,
+    start,
+    end,
+    (a, v) => {
+      const nf = (v.flags & ~(VM_READ | VM_WRITE)) | prot;
+      if (nf === v.flags) return;
+      a.flags = nf;
+      if ((nf & VM_WRITE) !== 0) {
+        if ((v.flags & (VM_ACCOUNT | VM_WRITE | VM_NORESERVE)) === 0) a.flags |= VM_ACCOUNT;
+      } else if ((v.flags & VM_ACCOUNT) !== 0 && v.anonVma === null) {
+        a.flags &= ~VM_ACCOUNT;
+      }
+    },
+    (r, s, e, oldFlags) => {
+      const cp = (r.flags & VM_WRITE) !== 0 ? CP_TRY_CHANGE_WRITABLE : 0;
+      changeProtection(k, p, r, s, e, cp);
+      if ((r.flags & VM_WRITE) !== 0 && (oldFlags & (VM_LOCKED | VM_WRITE)) === VM_LOCKED) populate(k, p, s, e);
+    },
+  );
+}
 const tmp = pteBits();
 
 /** change_protection(vma, start, end, cp_flags); returns the pages changed. Flushes the range if any. */

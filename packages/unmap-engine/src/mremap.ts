@@ -1,35 +1,51 @@
 import {
+  PTE_MARKER_UFFD_WP,
   flushTlbBatchedPending,
   flushTlbRange,
   getAndClearPtes,
   pteBits,
   ptePfn,
   ptePresent,
+  pteClearUffdWp,
+  pteMarkerBits,
+  pteSwpClearUffdWp,
   ptepGet,
   setPteAt,
   setPtes,
+  softleafIsMarker,
   type PteTable,
 } from '@foliolab/pagetable-arm64-contpte';
 import { EV } from '@foliolab/ledger';
 import { FPB_RESPECT_WRITE, folioPteBatchFlags } from '@foliolab/pvmw';
 import { anonVmaClone } from '@foliolab/rmap';
-import { PAGE_SIZE, PMD_SIZE } from './consts.js';
+import { PAGE_SIZE, PMD_SIZE, VM_LOCKED, VM_UFFD_WP } from './consts.js';
 import type { Kernel } from './kernel.js';
-import { doMunmap, getUnmappedArea } from './mmap.js';
+import { anonPgoff, doMunmap, getUnmappedArea } from './mmap.js';
+import { populate } from './mlock.js';
 import { isSpecial, noCont, pteIdx } from './pte-util.js';
 import type { Proc } from './proc.js';
-import { Vma, vmaAdjust, vmaInsert, vmaLookup, vmaMergeAround, vmaRemove, vmaSplitRange, vmasInRange } from './vma.js';
+import { Vma, vmaInsert, vmaLookup, vmaMergeNewRange, vmasInRange } from './vma.js';
 
 /*
- * mremap (mm/mremap.c, 2026 with Dev Jain's B7 fix): shrink in place,
- * expand in place when the following range is free, else move
- * (MREMAP_MAYMOVE implied; `fixed` = MREMAP_FIXED). move_page_tables moves
- * PTEs in extents bounded by both the old and the new PMD; present runs of a
- * large folio move as one batch (mremap_folio_pte_batch:
- * folio_pte_batch_flags(FPB_RESPECT_WRITE), so a batch never widens write —
- * B7), get_and_clear_ptes + set_ptes (young/dirty merged over the batch),
- * one PTE under `per-pte`. [I] move_normal_pmd (moving a whole PTE table) is
- * not modelled: PTEs always move one batch at a time (a cost difference only).
+ * mremap (7.2.13 mm/mremap.c, with Dev Jain's B7 fix): shrink in place
+ * (do_vmi_munmap of the tail), expand in place when the range ends at the
+ * VMA's end and the following range is free (vma_merge_extend: the VMA grows,
+ * and merges with the next one when it can), else move_vma
+ * (MREMAP_MAYMOVE implied; `fixed` = MREMAP_FIXED, which unmaps the
+ * destination first): copy_vma (an unfaulted VMA takes pgoff = new address;
+ * vma_merge_copied_range with the destination's neighbours, else a new VMA
+ * with the source's anon_vma chains), move_page_tables, the userfaultfd
+ * context dropped from the new VMA and uffd-wp from the moved entries (the
+ * context has no UFFD_FEATURE_EVENT_REMAP: mremap_userfaultfd_prep,
+ * move_ptes' need_clear_uffd_wp), then the source range unmapped. A
+ * VM_LOCKED mapping that grew is populated (populate_expand).
+ * move_page_tables moves PTEs in extents bounded by both the old and the new
+ * PMD; present runs of a large folio move as one batch
+ * (mremap_folio_pte_batch: folio_pte_batch_flags(FPB_RESPECT_WRITE), so a
+ * batch never widens write — B7), get_and_clear_ptes + set_ptes (young/dirty
+ * merged over the batch), one PTE under `per-pte`. [I] move_normal_pmd
+ * (moving a whole PTE table) is not modelled: PTEs always move one batch at a
+ * time (a cost difference only).
  */
 
 const pte = pteBits();
@@ -45,6 +61,10 @@ export interface MremapArgs {
 /** mremap(); returns the new address. The caller validated everything. */
 export function doMremap(k: Kernel, p: Proc, a: MremapArgs): number {
   const { addr, oldLen, newLen, fixed } = a;
+  if (fixed !== null && newLen === oldLen) {
+    remapMove(k, p, addr, oldLen, fixed);
+    return fixed;
+  }
   if (fixed !== null) {
     doMunmap(k, p, fixed, fixed + newLen);
     if (newLen < oldLen) doMunmap(k, p, addr + newLen, addr + oldLen);
@@ -57,8 +77,10 @@ export function doMremap(k: Kernel, p: Proc, a: MremapArgs): number {
   }
   const vma = vmaLookup(p, addr)!;
   if (addr + oldLen === vma.vmEnd && vmasInRange(p, vma.vmEnd, addr + newLen).length === 0) {
-    vmaAdjust(vma, vma.vmStart, addr + newLen, vma.vmPgoff);
-    vmaMergeAround(p, vma);
+    // expand_vma_in_place → vma_merge_extend: the extension merges with the VMA itself (and the next one).
+    const grown = vmaMergeNewRange(p, vma.vmEnd, addr + newLen, vma.vmPgoff + vma.pages, vma, vma.anonVma, null);
+    if (grown === null) throw new Error('unreachable: vma_merge_extend merges with its own VMA');
+    if ((grown.flags & VM_LOCKED) !== 0) populate(k, p, addr + oldLen, addr + newLen);
     return addr;
   }
   const dest = getUnmappedArea(p, newLen);
@@ -67,15 +89,58 @@ export function doMremap(k: Kernel, p: Proc, a: MremapArgs): number {
   return dest;
 }
 
-/** move_vma(): copy_vma at `to` (same anon_vma chains, pgoff kept), move_page_tables, unmap the old range. */
+/**
+ * remap_move() (7.2.13 mm/mremap.c): MREMAP_FIXED with old_len == new_len
+ * moves every VMA of [addr, addr + len) in turn (split as needed), keeping the
+ * gaps between them (each lands at the previous one's new end plus the gap
+ * before it); each move is mremap_to: unmap the destination, move_vma.
+ */
+function remapMove(k: Kernel, p: Proc, addr: number, len: number, fixed: number): void {
+  const end = addr + len;
+  const pieces = vmasInRange(p, addr, end).map((v) => [Math.max(v.vmStart, addr), Math.min(end, v.vmEnd), v.vmStart, v.vmEnd] as const);
+  let target = fixed;
+  let lastEnd = 0;
+  for (let n = 0; n < pieces.length; n++) {
+    const [s, e, vStart, vEnd] = pieces[n]!;
+    const dest = target + (n === 0 ? 0 : vStart - lastEnd);
+    lastEnd = vEnd;
+    doMunmap(k, p, dest, dest + (e - s));
+    moveVma(k, p, s, e - s, e - s, dest);
+    target = dest + (e - s);
+  }
+}
+
+/** move_vma(): copy_vma at `to`, move_page_tables, drop the uffd context, unmap the source range, populate a grown VM_LOCKED mapping. */
 function moveVma(k: Kernel, p: Proc, from: number, len: number, newLen: number, to: number): void {
-  const [old] = vmaSplitRange(p, from, from + len);
-  const nv = new Vma(p, to, to + newLen, old!.vmPgoff, old!.flags, old!.anonVma, old!.uffdAsync, old!.uffdUnpopulated);
-  anonVmaClone(nv, old!);
+  const old = vmaLookup(p, from)!;
+  const clearUffdWp = (old.flags & VM_UFFD_WP) !== 0;
+  const nv = copyVma(p, old, from, to, newLen);
+  movePageTables(k, p, from, to, len, clearUffdWp);
+  if (clearUffdWp) {
+    // mremap_userfaultfd_prep → userfaultfd_reset_ctx(new_vma)
+    nv.flags &= ~VM_UFFD_WP;
+    nv.uffdAsync = false;
+    nv.uffdUnpopulated = false;
+  }
+  doMunmap(k, p, from, from + len);
+  if ((nv.flags & VM_LOCKED) !== 0 && newLen > len) populate(k, p, to + len, to + newLen);
+}
+
+/**
+ * copy_vma(vma, addr, len, pgoff) (7.2.13 mm/vma.c): the new range keeps the
+ * source's pgoff unless the source was never faulted (no anon_vma: pgoff =
+ * addr >> PAGE_SHIFT); it merges with the destination's neighbours when they
+ * can take it (vma_merge_copied_range), else it is a new VMA with the
+ * source's flags, userfaultfd context and anon_vma chains.
+ */
+function copyVma(p: Proc, old: Vma, from: number, to: number, newLen: number): Vma {
+  const pgoff = old.anonVma === null ? anonPgoff(to) : old.vmPgoff + (from - old.vmStart) / PAGE_SIZE;
+  const merged = vmaMergeNewRange(p, to, to + newLen, pgoff, old, old.anonVma, old);
+  if (merged !== null) return merged;
+  const nv = new Vma(p, to, to + newLen, pgoff, old.flags, old.anonVma, old.uffdAsync, old.uffdUnpopulated);
+  anonVmaClone(nv, old);
   vmaInsert(p, nv);
-  movePageTables(k, p, from, to, len);
-  vmaRemove(p, old!);
-  vmaMergeAround(p, nv);
+  return nv;
 }
 
 /** get_extent(): the bytes until the next PMD boundary of either side, at most `left`. */
@@ -86,19 +151,20 @@ function extent(from: number, to: number, left: number): number {
 }
 
 /** move_page_tables(): per extent, move_ptes between the two PTE tables. */
-function movePageTables(k: Kernel, p: Proc, from: number, to: number, len: number): void {
+function movePageTables(k: Kernel, p: Proc, from: number, to: number, len: number, clearUffdWp: boolean): void {
   for (let off = 0; off < len; ) {
     const ext = extent(from + off, to + off, len - off);
     const ot = p.pt.pteTableOf(from + off);
     if (ot !== null) {
       const nt = p.pt.pteAlloc(to + off);
-      movePtes(k, p, ot, nt, from + off, to + off, ext);
+      movePtes(k, p, ot, nt, from + off, to + off, ext, clearUffdWp);
     }
     off += ext;
   }
 }
 
-function movePtes(k: Kernel, p: Proc, ot: PteTable, nt: PteTable, from: number, to: number, ext: number): void {
+/** move_ptes(); `clearUffdWp`: need_clear_uffd_wp (uffd-wp markers dropped, uffd-wp bits cleared). */
+function movePtes(k: Kernel, p: Proc, ot: PteTable, nt: PteTable, from: number, to: number, ext: number, clearUffdWp: boolean): void {
   const l = k.ledger;
   l.lock(ot.ptl);
   if (nt.ptl !== ot.ptl) l.lock(nt.ptl);
@@ -122,10 +188,16 @@ function movePtes(k: Kernel, p: Proc, ot: PteTable, nt: PteTable, from: number, 
       forceFlush = true;
     }
     getAndClearPtes(ot, oi + j, nr, pte);
+    if (clearUffdWp && softleafIsMarker(pte.lo, pte.hi) && (pteMarkerBits(pte.lo, pte.hi) & PTE_MARKER_UFFD_WP) !== 0) {
+      j += nr; // pte_clear: the new slot stays none
+      continue;
+    }
     if (ptePresent(pte.lo, pte.hi)) {
       noCont(pte);
+      if (clearUffdWp) pteClearUffdWp(pte);
       setPtes(nt, ni + j, pte.lo, pte.hi, nr);
     } else {
+      if (clearUffdWp) pteSwpClearUffdWp(pte);
       setPteAt(nt, ni + j, pte.lo, pte.hi);
     }
     j += nr;

@@ -1,7 +1,8 @@
 import { FoliolabError } from '@foliolab/ledger';
 import type { PvmwVma } from '@foliolab/pvmw';
-import { anonVmaChainLink, anonVmaClone, unlinkAnonVmas, vmaAnonVmas, type AnonVma, type RmapVma } from '@foliolab/rmap';
+import { anonVmaChainLink, anonVmaClone, anonVmaPrepare, unlinkAnonVmas, vmaAnonVmas, type AnonVma, type RmapVma } from '@foliolab/rmap';
 import { PAGE_SIZE, VM_LOCKED, VM_MERGE_MASK, VM_READ, VM_WRITE, VM_ANON, VM_DONTCOPY, VM_DROPPABLE, VM_UFFD_WP, VM_WIPEONFORK, VM_EXEC, VM_NORESERVE, VM_MAYREAD, VM_MAYWRITE } from './consts.js';
+import type { Kernel } from './kernel.js';
 import type { Proc } from './proc.js';
 
 /**
@@ -130,73 +131,247 @@ export function splitVma(p: Proc, v: Vma, addr: number): Vma {
   return upper;
 }
 
-/** is_mergeable_anon_vma(): equal, or one side NULL while the other VMA has a single chain. */
-function anonVmaCompatible(a: Vma, b: Vma): boolean {
-  if (a.anonVma === b.anonVma) return true;
-  if (a.anonVma === null) return vmaAnonVmas(b).length === 1;
-  if (b.anonVma === null) return vmaAnonVmas(a).length === 1;
-  return false;
+/** The attributes vma_modify changes: vm_flags and the userfaultfd context (its features). */
+export interface VmaAttrs {
+  flags: number;
+  uffdAsync: boolean;
+  uffdUnpopulated: boolean;
 }
 
-/** can_vma_merge_after/before: adjacent, same flags and uffd ctx, contiguous pgoff, compatible anon_vma. */
-export function canMerge(a: Vma, b: Vma): boolean {
+/** vma_is_fork_child(): has an anon_vma and more than one anon_vma_chain (cloned from a parent). */
+function vmaIsForkChild(v: Vma | null): boolean {
+  return v !== null && v.anonVma !== null && vmaAnonVmas(v).length !== 1;
+}
+
+/**
+ * is_mergeable_vma() (7.2.13 mm/vma.c): the same flags (VM_SOFTDIRTY, the only
+ * sticky flag, is not modelled) and the same userfaultfd context. The model
+ * has one context per mm (the oracle's guest opens one userfaultfd per
+ * process), so registered VMAs share it when their features agree; an
+ * unregistered VMA has none. No file, mempolicy or anon_vma_name.
+ */
+function isMergeableVma(tgt: Vma, a: VmaAttrs): boolean {
+  if ((tgt.flags & VM_MERGE_MASK) !== (a.flags & VM_MERGE_MASK)) return false;
+  return (tgt.flags & VM_UFFD_WP) === 0 || (tgt.uffdAsync === a.uffdAsync && tgt.uffdUnpopulated === a.uffdUnpopulated);
+}
+
+/**
+ * is_mergeable_anon_vma(vmg, tgt) (7.2.13 mm/vma.c): `src` is the VMA being
+ * modified (null for a new range), `srcAnon` the anon_vma of the proposed
+ * range, `copiedFrom` mremap's source VMA.
+ */
+function isMergeableAnonVma(tgt: Vma, srcAnon: AnonVma | null, src: Vma | null, copiedFrom: Vma | null): boolean {
+  // Case 1: dup_anon_vma() from src into tgt — not from a fork child.
+  if (tgt.anonVma === null && srcAnon !== null) return !vmaIsForkChild(src) && !vmaIsForkChild(copiedFrom);
+  // Case 2: use tgt's anon_vma — not a fork child's.
+  if (tgt.anonVma !== null && srcAnon === null) return !vmaIsForkChild(tgt);
+  // Case 3: already shared.
+  return srcAnon === tgt.anonVma;
+}
+
+/** The proposed range of a merge (struct vma_merge_struct, the fields the model needs). */
+interface MergeRange {
+  start: number;
+  end: number;
+  pgoff: number;
+  attrs: VmaAttrs;
+  anonVma: AnonVma | null;
+  middle: Vma | null;
+  copiedFrom: Vma | null;
+}
+
+/** can_vma_merge_left(): prev ends at start, mergeable, pgoff continuous. */
+function canMergeLeft(prev: Vma | null, m: MergeRange): prev is Vma {
   return (
-    a.vmEnd === b.vmStart &&
-    (a.flags & VM_MERGE_MASK) === (b.flags & VM_MERGE_MASK) &&
-    a.uffdAsync === b.uffdAsync &&
-    a.uffdUnpopulated === b.uffdUnpopulated &&
-    a.vmPgoff + a.pages === b.vmPgoff &&
-    anonVmaCompatible(a, b)
+    prev !== null &&
+    prev.vmEnd === m.start &&
+    isMergeableVma(prev, m.attrs) &&
+    isMergeableAnonVma(prev, m.anonVma, m.middle, m.copiedFrom) &&
+    prev.vmPgoff + prev.pages === m.pgoff
   );
 }
 
-/** Merge `b` into `a` (a.vmEnd === b.vmStart); `b` disappears. dup_anon_vma when `a` had none. */
-function mergeInto(p: Proc, a: Vma, b: Vma): void {
-  if (a.anonVma === null && b.anonVma !== null) {
-    anonVmaClone(a, b);
-    a.anonVma = b.anonVma;
+/** can_vma_merge_right(): next starts at end, mergeable, pgoff continuous; with a left merge, prev and next compatible too. */
+function canMergeRight(next: Vma | null, m: MergeRange, prev: Vma | null, left: boolean): next is Vma {
+  if (next === null || m.end !== next.vmStart) return false;
+  if (!isMergeableVma(next, m.attrs) || !isMergeableAnonVma(next, m.anonVma, m.middle, m.copiedFrom)) return false;
+  if (next.vmPgoff !== m.pgoff + (m.end - m.start) / PAGE_SIZE) return false;
+  return !left || prev!.anonVma === null || next.anonVma === null || prev!.anonVma === next.anonVma;
+}
+
+/** dup_anon_vma(dst, src): an unfaulted dst takes src's anon_vma and chains (anon_vma_clone). */
+function dupAnonVma(dst: Vma, src: Vma): void {
+  if (src.anonVma !== null && dst.anonVma === null) {
+    dst.anonVma = src.anonVma;
+    anonVmaClone(dst, src);
   }
-  const end = b.vmEnd;
-  vmaRemove(p, b);
-  vmaAdjust(a, a.vmStart, end, a.vmPgoff);
+}
+
+function nextOf(p: Proc, v: Vma): Vma | null {
+  return p.vmas[p.vmas.indexOf(v) + 1] ?? null;
+}
+
+function prevOf(p: Proc, v: Vma): Vma | null {
+  const i = p.vmas.indexOf(v);
+  return i > 0 ? p.vmas[i - 1]! : null;
 }
 
 /**
- * vma_merge around `v` (mm/vma.c vma_merge_existing_range / vma_merge_new_range):
- * merge with the previous and then the next VMA when the kernel's rules allow.
- * Returns the VMA that now covers `v`'s range.
+ * vma_merge_existing_range() (7.2.13 mm/vma.c): [start, end) of `middle`
+ * gets `attrs`; when the range touches middle's start and prev can take it,
+ * and/or touches middle's end and next can, prev and/or next grow over it
+ * and middle shrinks or disappears. Returns the VMA that now covers the
+ * range, or null (no merge: the caller splits).
  */
-export function vmaMergeAround(p: Proc, v: Vma): Vma {
-  let cur = v;
-  const i = p.vmas.indexOf(cur);
-  const prev = i > 0 ? p.vmas[i - 1]! : null;
-  if (prev !== null && canMerge(prev, cur)) {
-    mergeInto(p, prev, cur);
-    cur = prev;
+function vmaMergeExistingRange(p: Proc, prev: Vma | null, middle: Vma, start: number, end: number, attrs: VmaAttrs): Vma | null {
+  const leftSide = start === middle.vmStart;
+  const rightSide = end === middle.vmEnd;
+  if (!leftSide && !rightSide) return null;
+  const m: MergeRange = { start, end, pgoff: middle.vmPgoff + (start - middle.vmStart) / PAGE_SIZE, attrs, anonVma: middle.anonVma, middle, copiedFrom: null };
+  const left = leftSide && canMergeLeft(prev, m);
+  const next = rightSide ? nextOf(p, middle) : null;
+  const right = rightSide && canMergeRight(next, m, prev, left);
+  if (left && right) {
+    // prev extends over middle and next; both go.
+    dupAnonVma(prev, next.anonVma !== null ? next : middle);
+    const e = next.vmEnd;
+    vmaRemove(p, middle);
+    vmaRemove(p, next);
+    vmaAdjust(prev, prev.vmStart, e, prev.vmPgoff);
+    return prev;
   }
-  const j = p.vmas.indexOf(cur);
-  const next = p.vmas[j + 1] ?? null;
-  if (next !== null && canMerge(cur, next)) mergeInto(p, cur, next);
-  return cur;
+  if (left) {
+    dupAnonVma(prev, middle);
+    if (rightSide) vmaRemove(p, middle);
+    else vmaAdjust(middle, end, middle.vmEnd, middle.vmPgoff + (end - middle.vmStart) / PAGE_SIZE);
+    vmaAdjust(prev, prev.vmStart, end, prev.vmPgoff);
+    return prev;
+  }
+  if (right) {
+    dupAnonVma(next, middle);
+    if (leftSide) vmaRemove(p, middle);
+    else vmaAdjust(middle, middle.vmStart, start, middle.vmPgoff);
+    vmaAdjust(next, start, next.vmEnd, next.vmPgoff - (end - start) / PAGE_SIZE);
+    return next;
+  }
+  return null;
 }
 
 /**
- * vma_modify_flags() over [start, end) (mprotect_fixup, madvise_update_vma,
- * mlock_fixup, userfaultfd_register): split at the boundaries, apply `update`
- * to every VMA in the range, then merge each with its neighbours. The range
- * must be covered (the caller validated). Returns the resulting VMAs that
+ * vma_merge_new_range() + vma_expand() (7.2.13 mm/vma.c): a new range
+ * [start, end) between prev and next (mmap; mremap's copy with `copiedFrom`
+ * and its anon_vma) joins prev and/or next when they can take it. Returns the
+ * grown VMA, or null when the caller must insert a VMA of its own.
+ */
+export function vmaMergeNewRange(p: Proc, start: number, end: number, pgoff: number, attrs: VmaAttrs, anonVma: AnonVma | null, copiedFrom: Vma | null): Vma | null {
+  const i = lowerIndex(p.vmas, start);
+  const next = p.vmas[i] ?? null;
+  const prev = i > 0 ? p.vmas[i - 1]! : null;
+  if (prev === null && next === null) return null;
+  const m: MergeRange = { start, end, pgoff, attrs, anonVma, middle: null, copiedFrom };
+  const left = canMergeLeft(prev, m);
+  const right = canMergeRight(next, m, prev, left);
+  if (left) {
+    const e = right ? next.vmEnd : end;
+    if (right) dupAnonVma(prev, next);
+    if (copiedFrom !== null) dupAnonVma(prev, copiedFrom);
+    if (right) vmaRemove(p, next);
+    vmaAdjust(prev, prev.vmStart, e, prev.vmPgoff);
+    return prev;
+  }
+  if (right) {
+    if (copiedFrom !== null) dupAnonVma(next, copiedFrom);
+    vmaAdjust(next, start, next.vmEnd, pgoff);
+    return next;
+  }
+  return null;
+}
+
+/**
+ * find_mergeable_anon_vma() (7.2.13 mm/vma.c) for anon_vma_prepare: the
+ * anon_vma of the next, else the previous VMA when it is adjacent, has the
+ * same flags apart from access bits, continuous pgoff
+ * (anon_vma_compatible), and a single anon_vma_chain (reusable_anon_vma).
+ */
+function findMergeableAnonVma(p: Proc, v: Vma): AnonVma | null {
+  const compatible = (a: Vma, b: Vma): boolean =>
+    a.vmEnd === b.vmStart &&
+    ((a.flags ^ b.flags) & VM_MERGE_MASK & ~(VM_READ | VM_WRITE | VM_EXEC)) === 0 &&
+    b.vmPgoff === a.vmPgoff + (b.vmStart - a.vmStart) / PAGE_SIZE;
+  const reusable = (old: Vma, a: Vma, b: Vma): AnonVma | null =>
+    compatible(a, b) && old.anonVma !== null && vmaAnonVmas(old).length === 1 ? old.anonVma : null;
+  const next = nextOf(p, v);
+  if (next !== null) {
+    const av = reusable(next, v, next);
+    if (av !== null) return av;
+  }
+  const prev = prevOf(p, v);
+  return prev === null ? null : reusable(prev, prev, v);
+}
+
+/**
+ * anon_vma_prepare(vma) (7.2.13 mm/rmap.c __anon_vma_prepare): on the first
+ * fault that needs one, reuse a neighbour's anon_vma (find_mergeable_anon_vma,
+ * so that mprotect can merge the VMAs again later) or allocate one.
+ */
+export function vmaAnonVmaPrepare(k: Kernel, v: Vma): AnonVma {
+  if (v.anonVma !== null) return v.anonVma;
+  const av = findMergeableAnonVma(v.mm, v);
+  if (av === null) return anonVmaPrepare(k.rmap, v);
+  anonVmaChainLink(v, av);
+  v.anonVma = av;
+  return av;
+}
+
+const want: VmaAttrs = { flags: 0, uffdAsync: false, uffdUnpopulated: false };
+
+/**
+ * The fixup loop of mprotect / madvise_update_vma / mlock_fixup /
+ * userfaultfd_register / userfaultfd_clear_vma over [start, end) (7.2.13):
+ * per VMA, the new attributes (`update` applied to a copy); a VMA whose
+ * attributes do not change is left alone (not split, not merged); otherwise
+ * vma_modify: vma_merge_existing_range with prev/next, or split_vma at the
+ * range boundaries; then the attributes are set (vm_flags_reset) and
+ * `fixup` runs on the modified range (mprotect_fixup's change_protection …)
+ * with the flags it had before. `prev` is the VMA before the range (the first
+ * VMA itself when the range starts inside it), then the result of each step.
+ * The range must be covered (the caller validated). Returns the VMAs that
  * cover [start, end), in order.
  */
-export function vmaModify(p: Proc, start: number, end: number, update: (v: Vma) => void): Vma[] {
-  const touched: Vma[] = [];
-  for (const v0 of vmasInRange(p, start, end)) {
-    let v = v0;
-    if (v.vmStart < start) v = splitVma(p, v, start);
-    if (v.vmEnd > end) splitVma(p, v, end);
-    update(v);
-    touched.push(v);
+export function vmaModify(
+  p: Proc,
+  start: number,
+  end: number,
+  update: (a: VmaAttrs, v: Vma) => void,
+  fixup?: (r: Vma, start: number, end: number, oldFlags: number) => void,
+): Vma[] {
+  const first = vmaLookup(p, start)!;
+  let prev: Vma | null = start > first.vmStart ? first : prevOf(p, first);
+  for (let addr = start; addr < end; ) {
+    const v = vmaLookup(p, addr)!;
+    const e = Math.min(end, v.vmEnd);
+    want.flags = v.flags;
+    want.uffdAsync = v.uffdAsync;
+    want.uffdUnpopulated = v.uffdUnpopulated;
+    update(want, v);
+    if (want.flags === v.flags && want.uffdAsync === v.uffdAsync && want.uffdUnpopulated === v.uffdUnpopulated) {
+      prev = v;
+      addr = e;
+      continue;
+    }
+    const oldFlags = v.flags;
+    let r = vmaMergeExistingRange(p, prev, v, addr, e, want);
+    if (r === null) {
+      r = v.vmStart < addr ? splitVma(p, v, addr) : v;
+      if (r.vmEnd > e) splitVma(p, r, e);
+    }
+    r.flags = want.flags;
+    r.uffdAsync = want.uffdAsync;
+    r.uffdUnpopulated = want.uffdUnpopulated;
+    fixup?.(r, addr, e, oldFlags);
+    prev = r;
+    addr = e;
   }
-  for (const v of touched) if (p.vmas.includes(v)) vmaMergeAround(p, v);
   return vmasInRange(p, start, end);
 }
 
