@@ -1,11 +1,15 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
-/** The directory of the §7 spec scenarios shipped with the package (`scenarios/spec/`). */
+/**
+ * The directory of the §7 spec scenarios shipped with the package (`scenarios/spec/`). Found from
+ * the package's own package.json, resolved by name, not from import.meta.url: an app that bundles
+ * this module (scripts/run-ts.mjs) moves import.meta.url into the app, and `../scenarios/spec/`
+ * from there is not this package's.
+ */
 export function specScenariosDir(): string {
-  // src/ and dist/ are siblings of scenarios/, so this holds for source and build alike.
-  return fileURLToPath(new URL('../scenarios/spec/', import.meta.url));
+  return join(dirname(createRequire(import.meta.url).resolve('@foliolab/scenario/package.json')), 'scenarios', 'spec');
 }
 
 /** Paths of the spec scenario files, in name order. */
