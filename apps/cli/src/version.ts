@@ -1,2 +1,4 @@
-/** The CLI's version (kept equal to package.json's by a test). */
-export const VERSION = '0.1.0';
+import pkg from '../package.json' with { type: 'json' };
+
+/** The CLI's version: package.json's, inlined by the bundler (so `changeset version` needs no edit here). */
+export const VERSION: string = pkg.version;
