@@ -332,7 +332,10 @@ export function randomScenario(seed: number, o: RandomScenarioOptions = {}): Sce
       arch: o.arch ?? 'arm64-contpte',
       policy: 'mainline',
       mthp,
-      mapcountMode: 'legacy',
+      // the mode 7.2.13 runs (THP selects MM_ID, PAGE_MAPCOUNT on): with 'legacy' the engine never reuses a
+      // large folio in do_wp_page (__wp_can_reuse_large_anon_folio needs MM_ID), so it copies, unmaps part of
+      // the folio and queues a deferred split where the kernel does neither
+      mapcountMode: 'page_mapcount_mm_id',
       memory: 64 * 2 ** 20,
       swap: 64 * 2 ** 20,
     },

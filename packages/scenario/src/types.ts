@@ -16,7 +16,8 @@ export const ARCH_NAMES: readonly ArchName[] = ['arm64-contpte', 'arm64-nocont',
 export type MthpSetting = 'never' | 'always';
 export type MthpSize = '16K' | '32K' | '64K' | '128K' | '256K' | '512K' | '1M' | '2M';
 export const MTHP_SIZES: readonly MthpSize[] = ['16K', '32K', '64K', '128K', '256K', '512K', '1M', '2M'];
-export type MapcountMode = 'legacy' | 'mm_id';
+export type MapcountMode = 'legacy' | 'mm_id' | 'page_mapcount_mm_id';
+export const MAPCOUNT_MODES: readonly MapcountMode[] = ['legacy', 'mm_id', 'page_mapcount_mm_id'];
 export type InjectName = 'swapDupEnomem' | 'archUnmapOneFail' | 'swapAllocFail';
 export const INJECT_NAMES: readonly InjectName[] = ['swapDupEnomem', 'archUnmapOneFail', 'swapAllocFail'];
 

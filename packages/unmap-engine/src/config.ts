@@ -1,4 +1,5 @@
 import { FoliolabError } from '@foliolab/ledger';
+import type { MapcountMode } from '@foliolab/rmap';
 
 /*
  * Engine configuration (docs/ENGINE-API.md `EngineConfig`): the arch profile,
@@ -47,7 +48,12 @@ export interface EngineConfig {
   archOptions?: ArchOptions;
   policy?: Policy;
   mthp?: Partial<Record<MthpSize, MthpSetting>>;
-  mapcountMode?: 'legacy' | 'mm_id';
+  /**
+   * How mapcounts are kept (@foliolab/rmap MapcountMode): 'legacy' (per-page
+   * mapcounts, no MM_ID: before 6.15), 'mm_id' (CONFIG_NO_PAGE_MAPCOUNT), or
+   * 'page_mapcount_mm_id' (both: what 7.2.13 runs, THP selects MM_ID).
+   */
+  mapcountMode?: MapcountMode;
   /** Simulated RAM bytes, multiple of 2M (default 64M). */
   memory?: number;
   /** Swap device bytes, multiple of 2M (default = memory; 0 = no swap). */
@@ -77,7 +83,7 @@ export interface ResolvedConfig {
   readonly archOptions: Readonly<Required<Omit<ArchOptions, 'gatherVariant'>>> & { readonly gatherVariant: 'old17' | 'earlyExit' };
   readonly policy: Policy;
   readonly mthp: Readonly<Record<MthpSize, MthpSetting>>;
-  readonly mapcountMode: 'legacy' | 'mm_id';
+  readonly mapcountMode: MapcountMode;
   readonly memory: number;
   readonly swap: number;
   readonly swapSynchronousIo: boolean;
@@ -141,7 +147,9 @@ export function resolveConfig(c: EngineConfig = {}): ResolvedConfig {
   const policy = c.policy ?? 'mainline';
   if (!POLICIES.includes(policy)) bad(`policy ${String(policy)} is not one of ${POLICIES.join(', ')}`, { policy });
   const mapcountMode = c.mapcountMode ?? 'legacy';
-  if (mapcountMode !== 'legacy' && mapcountMode !== 'mm_id') bad(`mapcountMode ${String(mapcountMode)} must be 'legacy' or 'mm_id'`);
+  if (mapcountMode !== 'legacy' && mapcountMode !== 'mm_id' && mapcountMode !== 'page_mapcount_mm_id') {
+    bad(`mapcountMode ${String(mapcountMode)} must be 'legacy', 'mm_id' or 'page_mapcount_mm_id'`);
+  }
   const ao = c.archOptions ?? {};
   const gv = ao.gatherVariant ?? 'earlyExit';
   if (gv !== 'old17' && gv !== 'earlyExit') bad(`archOptions.gatherVariant ${String(gv)}`);

@@ -243,7 +243,7 @@ function folioDump(k: Kernel, f: Folio): FolioDump {
     partiallyMapped: f.order > 0 && (mm.flags[f.head + 1]! & FLAG.partially_mapped.mask) !== 0,
   };
   if (poisoned.includes('1')) d.hwpoison = poisoned;
-  if (k.rmap.legacy) {
+  if (k.rmap.pageMapcount) {
     const pm: number[] = [];
     for (let p = f.head; p < f.head + f.nr; p++) pm.push(mm.mapcount![p]! + 1);
     d.pageMapcounts = pm;

@@ -49,18 +49,21 @@ describe('anonymous faults (do_anonymous_page, do_wp_page)', () => {
     expect(e.read(c, A, K64).lost).toEqual([]);
   });
 
-  it('large-folio reuse needs MM_ID (6.15): after the child exits, mm_id reuses the 64K folio, legacy COWs', () => {
-    for (const mapcountMode of ['legacy', 'mm_id'] as const) {
+  it('large-folio reuse needs MM_ID (6.15): after the child exits, mm_id and page_mapcount_mm_id reuse the 64K folio, legacy COWs', () => {
+    // page_mapcount_mm_id is what 7.2.13 runs: recorded in kernel-oracle/recorded/*/oracle-wp-reuse-large.json
+    for (const mapcountMode of ['legacy', 'mm_id', 'page_mapcount_mm_id'] as const) {
       const { e, pid } = setup('mainline', 4 * K64, { mapcountMode });
       e.write(pid, A, K64);
       e.exit(e.fork(pid));
       e.write(pid, A, 4096);
       const d = dumpOk(e);
       const f = folioMappedAt(d, pid, A);
-      if (mapcountMode === 'mm_id') {
+      if (mapcountMode !== 'legacy') {
         expect(f.order).toBe(4);
         expect(d.stats.vmstat.wp_reuse).toBe(1);
-        expect(f.pageMapcounts).toBeUndefined();
+        expect(d.stats.mthp['64K']!.split_deferred).toBe(0);
+        if (mapcountMode === 'mm_id') expect(f.pageMapcounts).toBeUndefined();
+        else expect(f.pageMapcounts).toEqual(new Array<number>(16).fill(1));
       } else {
         expect(f.order).toBe(0);
         expect(d.stats.vmstat.cow_fault).toBe(1);

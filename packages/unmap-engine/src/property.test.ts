@@ -130,7 +130,7 @@ function apply(w: World, op: Op): void {
   }
 }
 
-function runOps(policy: Policy, ops: Op[], mthp: '16K' | '64K', mode: 'legacy' | 'mm_id', arch: 'arm64-contpte' | 'arm64-nocont' | 'x86'): void {
+function runOps(policy: Policy, ops: Op[], mthp: '16K' | '64K', mode: 'legacy' | 'mm_id' | 'page_mapcount_mm_id', arch: 'arm64-contpte' | 'arm64-nocont' | 'x86'): void {
   const e = new Engine({ policy, arch, mapcountMode: mode, mthp: { [mthp]: 'always', '32K': 'always' }, memory: Number(process.env.PROP_MEM ?? 16) * MB, swap: Number(process.env.PROP_SWAP ?? 16) * MB });
   const w: World = { e, pids: [e.createProcess()], pins: [] };
   for (let s = 0; s < 4; s++) e.mmap(w.pids[0]!, { addr: BASE + s * SLOT, len: 64 * PAGE });
@@ -160,7 +160,7 @@ describe('random operation sequences keep every invariant and lose no data', () 
   for (const policy of ['per-pte', 'mainline', 'batched'] as const) {
     it(`${policy}`, () => {
       fc.assert(
-        fc.property(fc.array(opArb, { minLength: 5, maxLength: Number(process.env.PROP_LEN ?? 35) }), fc.constantFrom('16K' as const, '64K' as const), fc.constantFrom('legacy' as const, 'mm_id' as const), fc.constantFrom('arm64-contpte' as const, 'arm64-contpte' as const, 'arm64-nocont' as const, 'x86' as const), (ops, mthp, mode, arch) => {
+        fc.property(fc.array(opArb, { minLength: 5, maxLength: Number(process.env.PROP_LEN ?? 35) }), fc.constantFrom('16K' as const, '64K' as const), fc.constantFrom('legacy' as const, 'mm_id' as const, 'page_mapcount_mm_id' as const), fc.constantFrom('arm64-contpte' as const, 'arm64-contpte' as const, 'arm64-nocont' as const, 'x86' as const), (ops, mthp, mode, arch) => {
           runOps(policy, ops, mthp, mode, arch);
         }),
         { numRuns: Number(process.env.PROP_RUNS ?? 60), seed: Number(process.env.PROP_SEED ?? 20260725) + policy.length },
@@ -176,7 +176,7 @@ describe('random operation sequences keep every invariant and lose no data', () 
  * the same state under all three policies, up to ALLOWED_DIFFERENCES, and
  * each call is accepted or rejected alike.
  */
-function runAll(policy: Policy, ops: Op[], mthp: '16K' | '64K', mode: 'legacy' | 'mm_id', arch: 'arm64-contpte' | 'arm64-nocont' | 'x86'): { dump: StateV1; rejected: string[] } {
+function runAll(policy: Policy, ops: Op[], mthp: '16K' | '64K', mode: 'legacy' | 'mm_id' | 'page_mapcount_mm_id', arch: 'arm64-contpte' | 'arm64-nocont' | 'x86'): { dump: StateV1; rejected: string[] } {
   const e = new Engine({ policy, arch, mapcountMode: mode, mthp: { [mthp]: 'always', '32K': 'always' }, memory: 16 * MB, swap: 16 * MB });
   const w: World = { e, pids: [e.createProcess()], pins: [] };
   for (let s = 0; s < 4; s++) e.mmap(w.pids[0]!, { addr: BASE + s * SLOT, len: 64 * PAGE });
@@ -196,7 +196,7 @@ describe('random operation sequences end in equivalent states under the three po
   it('per-pte, mainline and batched agree up to ALLOWED_DIFFERENCES', () => {
     const policies = ['per-pte', 'mainline', 'batched'] as const;
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 5, maxLength: Number(process.env.PROP_LEN ?? 35) }), fc.constantFrom('16K' as const, '64K' as const), fc.constantFrom('legacy' as const, 'mm_id' as const), fc.constantFrom('arm64-contpte' as const, 'arm64-nocont' as const, 'x86' as const), (ops, mthp, mode, arch) => {
+      fc.property(fc.array(opArb, { minLength: 5, maxLength: Number(process.env.PROP_LEN ?? 35) }), fc.constantFrom('16K' as const, '64K' as const), fc.constantFrom('legacy' as const, 'mm_id' as const, 'page_mapcount_mm_id' as const), fc.constantFrom('arm64-contpte' as const, 'arm64-nocont' as const, 'x86' as const), (ops, mthp, mode, arch) => {
         const runs = policies.map((p) => runAll(p, ops, mthp, mode, arch));
         // A lazyfree folio that turns out dirty part-way through an unmap diverges by design. Per-pte has already
         // discarded the clean PTEs it met before the dirty one (the pre-batching kernel). The batched lazyfree unmap

@@ -1,6 +1,6 @@
 import { EVENT_NAMES } from '@foliolab/ledger';
 import { ADDR_PATTERN, NAME_PATTERN, SIZE_PATTERN } from '../sizes.js';
-import { ARCH_NAMES, INJECT_NAMES, MTHP_SIZES, POLICIES, STEP_KINDS } from '../types.js';
+import { ARCH_NAMES, INJECT_NAMES, MAPCOUNT_MODES, MTHP_SIZES, POLICIES, STEP_KINDS } from '../types.js';
 
 /*
  * JSON Schema (2020-12) of the scenario format. Every object is closed
@@ -109,7 +109,7 @@ export const SCENARIO_SCHEMA: Readonly<Json> = {
       }),
       policy: enumOf(POLICIES),
       mthp: obj(Object.fromEntries(MTHP_SIZES.map((s) => [s, enumOf(['never', 'always'])]))),
-      mapcountMode: enumOf(['legacy', 'mm_id']),
+      mapcountMode: enumOf(MAPCOUNT_MODES),
       memory: size,
       swap: size,
       swapSynchronousIo: bool,
@@ -117,7 +117,7 @@ export const SCENARIO_SCHEMA: Readonly<Json> = {
       limits: obj({ maxSteps: { type: 'integer', minimum: 1 }, maxMemory: size }),
     }),
     when: obj(
-      { policy: arrayOf(enumOf(POLICIES)), arch: arrayOf(enumOf(ARCH_NAMES)), mapcountMode: arrayOf(enumOf(['legacy', 'mm_id'])) },
+      { policy: arrayOf(enumOf(POLICIES)), arch: arrayOf(enumOf(ARCH_NAMES)), mapcountMode: arrayOf(enumOf(MAPCOUNT_MODES)) },
       [],
       { minProperties: 1 },
     ),
