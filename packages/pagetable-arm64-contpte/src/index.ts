@@ -224,6 +224,7 @@ export {
   CYDP_CLEAR_DIRTY,
   ptepTestAndClearYoung,
   ptepClearFlushYoung,
+  clearFlushYoungPtes,
   ptepSetAccessFlags,
   pteAccessible,
   ptepClearFlush,

@@ -1,7 +1,7 @@
 import { EV, FoliolabError } from '@foliolab/ledger';
 import { checkRange, checkSlot, checkWords } from './check.js';
 import { contpteConvert, contpteTryUnfoldPartial } from './contpte.js';
-import { CONT_PTES, CONT_PTE_SIZE } from './geometry.js';
+import { CONT_PTES, CONT_PTE_SIZE, PAGE_SIZE } from './geometry.js';
 import {
   CYDP_CLEAR_DIRTY,
   CYDP_CLEAR_YOUNG,
@@ -267,6 +267,44 @@ export function ptepClearFlushYoung(table: PteTable, index: number): boolean {
     mm.ledger.charge(EV.PTE_READ, 2);
     const start = table.vaOf(index - (index & CONT_MASK));
     doFlushTlbRangeNosync(mm, start, start + CONT_PTE_SIZE);
+  }
+  return young;
+}
+
+/**
+ * `clear_flush_young_ptes(vma, addr, ptep, nr)` over `nr` present entries
+ * mapping consecutive pages of one large folio (7.2.13; folio_referenced_one
+ * calls it for each batch). arm64-contpte: nr 1 and not CONT (1 read) →
+ * `__ptep_clear_flush_young`; else `contpte_clear_flush_young_ptes`:
+ * `contpte_align_addr_ptep` reads the last and the first entry and widens the
+ * range to the CONT blocks they are in, `__ptep_test_and_clear_young` over
+ * the widened range, and if any was young the alignment again (2 reads) and
+ * one `__flush_tlb_range` over it (TLBF_NOSYNC: no trailing DSB). Other
+ * profiles: the generic loop of `ptep_clear_flush_young` (x86: a
+ * test-and-clear, no flush). Returns whether any entry was young.
+ */
+export function clearFlushYoungPtes(table: PteTable, index: number, nr: number): boolean {
+  checkRange('clearFlushYoungPtes', table, index, nr);
+  checkPresent('clearFlushYoungPtes', table, index, nr);
+  const mm = table.mm;
+  if (mm.x86 || !mm.contpte) {
+    let young = false;
+    for (let k = index; k < index + nr; k++) if (mm.x86 ? x86TestAndClearYoung(table, k) : rawClearFlushYoung(table, k)) young = true;
+    return young;
+  }
+  if (nr === 1) {
+    mm.ledger.charge(EV.PTE_READ);
+    if ((table.hi[index]! & PTE_HI_CONT) === 0) return rawClearFlushYoung(table, index);
+  }
+  mm.ledger.charge(EV.PTE_READ, 2);
+  const last = index + nr - 1;
+  const end = (table.hi[last]! & PTE_HI_CONT) !== 0 ? last - (last & CONT_MASK) + CONT_PTES : index + nr;
+  const start = (table.hi[index]! & PTE_HI_CONT) !== 0 ? index - (index & CONT_MASK) : index;
+  let young = false;
+  for (let k = start; k < end; k++) if (rawTestAndClearYoung(table, k)) young = true;
+  if (young) {
+    mm.ledger.charge(EV.PTE_READ, 2);
+    doFlushTlbRangeNosync(mm, table.vaOf(start), table.vaOf(start) + (end - start) * PAGE_SIZE);
   }
   return young;
 }

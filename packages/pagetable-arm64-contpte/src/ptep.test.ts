@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  clearFlushYoungPtes,
   CYDP_CLEAR_DIRTY,
   CYDP_CLEAR_YOUNG,
   PTE_HI_CONT,
@@ -343,6 +344,33 @@ describe('§6 young / dirty', () => {
     expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 3))).toEqual({ PTE_READ: 1 + 2 + 16 + 2, PTE_CMPXCHG: 16, DSB_ISHST: 1, TLBI_VA: 16 });
     expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 3))).toEqual({ PTE_READ: 1 + 2 + 16, PTE_CMPXCHG: 16 });
     expect(cost(f.ledger, () => ptepClearFlushYoung(f.table, 100))).toEqual({ PTE_READ: 2, PTE_CMPXCHG: 1, DSB_ISHST: 1, TLBI_VA: 1 });
+  });
+});
+
+describe('clear_flush_young_ptes (folio_referenced_one)', () => {
+  it('a batch inside a CONT block widens to the block: last + first reads, 16 test-and-clears, one 64K nosync flush if young', () => {
+    const f = contFixture();
+    // 7.2.13 arch/arm64/include/asm/pgtable.h:clear_flush_young_ptes (nr > 1) → contpte.c:contpte_clear_flush_young_ptes:
+    // contpte_align_addr_ptep (2 reads), __ptep_test_and_clear_young × 16 (read + CMPXCHG), then, young, the
+    // alignment again (2 reads) and __flush_tlb_range(64K, NOWALKCACHE | NOSYNC).
+    let young = false;
+    expect(cost(f.ledger, () => (young = clearFlushYoungPtes(f.table, 2, 8)))).toEqual({ PTE_READ: 2 + 16 + 2, PTE_CMPXCHG: 16, DSB_ISHST: 1, TLBI_VA: 16 });
+    expect(young).toBe(true);
+    expect(contpteBlockState(f.table, 0)).toBe('cont');
+    for (let i = 0; i < 16; i++) expect(pteYoung(f.table.lo[i]!, f.table.hi[i]!)).toBe(false);
+    // old now: no flush
+    expect(cost(f.ledger, () => (young = clearFlushYoungPtes(f.table, 0, 16)))).toEqual({ PTE_READ: 2 + 16, PTE_CMPXCHG: 16 });
+    expect(young).toBe(false);
+  });
+
+  it('nr 1 on a plain entry is __ptep_clear_flush_young (1 check read); x86 and arm64-nocont loop ptep_clear_flush_young', () => {
+    const f = contFixture();
+    expect(cost(f.ledger, () => clearFlushYoungPtes(f.table, 100, 1))).toEqual({ PTE_READ: 2, PTE_CMPXCHG: 1, DSB_ISHST: 1, TLBI_VA: 1 });
+    const x = makeMm('x86');
+    mapBlock(x, 0, PFN0);
+    x.ledger.reset();
+    // x86 ptep_clear_flush_young = ptep_test_and_clear_young: read, then a locked bit clear if young; no flush
+    expect(cost(x.ledger, () => clearFlushYoungPtes(x.table, 0, 4))).toEqual({ PTE_READ: 4, PTE_CMPXCHG: 4 });
   });
 });
 
