@@ -122,6 +122,13 @@ export interface SwapDeviceOptions {
   readonly thpSwap?: boolean;
   /** SWP_BLKDEV (default true); a swapfile on a filesystem takes no large allocation. */
   readonly blockDevice?: boolean;
+  /**
+   * SWP_SYNCHRONOUS_IO (default true, a zram-like device): a write ends inside
+   * swap_writeout. False (a loop device, a disk): the bio completes later,
+   * so the folio leaves swap_writeout under writeback and stays so until the
+   * owner of the device ends it (`writebackInFlight`, folio_end_writeback).
+   */
+  readonly synchronousIo?: boolean;
   /** Count storage and overflow model (default 'extend'). */
   readonly countModel?: SwapCountModel;
   /** SWP_TB_COUNT_MAX ('extend', default 15, 2..62) or SWAP_MAP_MAX (continuation models, default 0x3e, 1..0x3e). */
@@ -189,6 +196,14 @@ export class SwapDevice {
   readonly nrOrders: number;
   readonly thpSwap: boolean;
   readonly blockDevice: boolean;
+  /** SWP_SYNCHRONOUS_IO. */
+  readonly synchronousIo: boolean;
+  /**
+   * Heads of the folios whose write was submitted to a device without
+   * SWP_SYNCHRONOUS_IO and has not completed (PG_writeback still set), in
+   * submission order.
+   */
+  readonly writebackInFlight: number[] = [];
   readonly countModel: SwapCountModel;
   readonly countMax: number;
   /** Largest count held in the count byte without the extension table. */
@@ -308,6 +323,7 @@ export class SwapDevice {
     this.nrSlots = nrSlots;
     this.thpSwap = opts.thpSwap ?? true;
     this.blockDevice = opts.blockDevice ?? true;
+    this.synchronousIo = opts.synchronousIo ?? true;
     this.clusterSize = this.thpSwap ? SWAPFILE_CLUSTER : SWAPFILE_CLUSTER / 2;
     this.clusterShift = Math.log2(this.clusterSize);
     this.nrClusters = nrSlots / this.clusterSize;

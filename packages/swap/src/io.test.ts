@@ -163,3 +163,21 @@ describe('data tokens through swap (DESIGN.md "Data tokens"; unmap-engine.md §5
     expect(checkSwapInvariants(r.si)).toEqual([]);
   });
 });
+
+describe('a device without SWP_SYNCHRONOUS_IO (7.2.13 mm/page_io.c:swap_writepage_bdev_async)', () => {
+  it('the write leaves the folio unlocked and under writeback, listed in writebackInFlight; the data is on the device', () => {
+    // __swap_writepage: !SWP_SYNCHRONOUS_IO → swap_writepage_bdev_async: folio_start_writeback, folio_unlock,
+    // submit_bio; end_swap_bio_write (folio_end_writeback) runs later. The model stores the tokens at submission.
+    const r = makeRig({ synchronousIo: false });
+    const f = anonFolio(r.mm, 4);
+    expect(folioAllocSwap(r.si, f)).toBe(0);
+    folioDupSwap(r.si, all(f));
+    const c = measure(r.mm.ledger, () => swapWriteout(r.si, f)).counts;
+    expect(isLocked(r.mm, f)).toBe(false);
+    expect((r.mm.flags[f.head]! & FLAG.writeback.mask) !== 0).toBe(true);
+    expect(r.si.writebackInFlight).toEqual([f.head]);
+    expect(swapSnapshot(r.si).pswpout).toBe(16);
+    // start_writeback and unlock; no end of writeback yet (the synchronous device charges a third RMW)
+    expect(c.ATOMIC_RMW).toBe(2);
+  });
+});

@@ -10,9 +10,11 @@ import { folioMaybeSwapped, freeSwapLocked } from './swap-cache.js';
 /*
  * Swap I/O with data tokens (mm/page_io.c, v7.0). The clusters' data arrays
  * (`ciData`) are the disk: a write stores each page's memmap token in its slot, a read
- * puts them back. A token of 0 is a zero-filled page. I/O is synchronous
- * (a zram-like SWP_SYNCHRONOUS_IO device): writeback starts and ends inside
- * swapWriteout. zswap is not modelled. Without memmap data tokens nothing is
+ * puts them back. A token of 0 is a zero-filled page. On a
+ * SWP_SYNCHRONOUS_IO device (zram-like, the default) writeback starts and
+ * ends inside swapWriteout (swap_writepage_bdev_sync); on another device
+ * (swap_writepage_bdev_async) the folio returns under writeback and is listed
+ * in `writebackInFlight` until its owner ends it. zswap is not modelled. Without memmap data tokens nothing is
  * stored and every page counts as non-zero.
  */
 
@@ -29,9 +31,10 @@ const M_WRITEBACK = FLAG.writeback.mask;
  *   (one LOOP_ITER per page read — the ledger has no memory-scan event);
  * - all zero: swap_zeromap_folio_set() — zeromap bit of every slot, no I/O,
  *   SWPOUT_ZERO += nr (the vm event `swpout_zero`); swpout/PSWPOUT not counted;
- * - else swap_zeromap_folio_clear(), the tokens are written, writeback is set
- *   and cleared, and count_swpout_vm_event(): thp_swpout (PMD-sized),
- *   swpout[order], PSWPOUT += nr.
+ * - else swap_zeromap_folio_clear(), the tokens are written,
+ *   count_swpout_vm_event(): thp_swpout (PMD-sized), swpout[order], PSWPOUT
+ *   += nr; folio_start_writeback, folio_unlock, and on a synchronous device
+ *   the end of writeback (on another one the folio stays under writeback).
  * The zero test is per folio, as in the kernel: a folio with some zero pages
  * is written whole and none of its zeromap bits is set.
  */
@@ -97,6 +100,10 @@ export function swapWriteoutUnchecked(si: SwapDevice, folio: Folio): 0 {
   ledger.charge(EV.ATOMIC_RMW);
   flags[head] = flags[head]! | M_WRITEBACK;
   unlockFolio(folio);
+  if (!si.synchronousIo) {
+    si.writebackInFlight.push(head); // swap_writepage_bdev_async: submit_bio, end_swap_bio_write later
+    return 0;
+  }
   ledger.charge(EV.ATOMIC_RMW);
   flags[head] = flags[head] & ~M_WRITEBACK;
   return 0;
