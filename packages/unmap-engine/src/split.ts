@@ -303,7 +303,7 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
   const mapcount = folio.fa[folio.fb + F_LARGE_MAPCOUNT]! + 1;
   if (mm.aux[folio.head] !== mapcount + extra + 1) {
     k.stats.mthpCount(folio.order, MTHP.split_failed);
-    k.stats.count(VM.thp_split_page_failed);
+    if (folio.order === 9) k.stats.count(VM.thp_split_page_failed); // 7.2.13 __folio_split: is_pmd_order(old_order) only
     return -EAGAIN;
   }
   // anon_vma_lock_write: held across unmap_folio and remap_page (both walks are rmap_walk_locked).
