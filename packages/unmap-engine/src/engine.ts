@@ -519,15 +519,25 @@ export class Engine {
     const [start] = this.range(op, addr, 1, false);
     const t = p.pt.pteTableOf(start);
     const i = pteIdx(start);
-    if (vmaLookup(p, start) === null || t === null || !ptePresent(t.lo[i]!, t.hi[i]!) || isSpecial(t.hi[i]!)) {
+    const vma = vmaLookup(p, start);
+    const k = this.kernel;
+    // madvise_inject_error's get_user_pages_fast(addr, 1, 0): a readable VMA (check_vma_flags), a present page
+    // or a swap entry the slow path faults in; the zero page, none and other entries are refused.
+    const swapped = t !== null && softleafIsSwap(t.lo[i]!, t.hi[i]!);
+    if (vma === null || t === null || !((ptePresent(t.lo[i]!, t.hi[i]!) && !isSpecial(t.hi[i]!)) || swapped)) {
       fail('EINVAL', op, `no page is mapped at ${hex(start)} of pid ${pid}`);
     }
-    const k = this.kernel;
-    const f = k.folioOf(ptePfn(t.lo[i]!, t.hi[i]!));
-    const scMask = FLAG.swapcache.mask | FLAG.swapbacked.mask;
-    const sc = (k.memmap.flags[f.head]! & scMask) === scMask;
-    if ((o.split === false && f.order > 0 && !sc) || (o.ttuHwpoison === false && !sc)) {
-      fail('EINVAL', op, 'without a split (or without TTU_HWPOISON) only a swap-cache folio can be unmapped (the kernel would WARN)');
+    if ((vma.flags & VM_READ) === 0) fail('EFAULT', op, `${hex(start)} is in a PROT_NONE mapping (GUP refuses it)`);
+    if (swapped) {
+      if (o.split !== undefined || o.ttuHwpoison !== undefined) fail('EINVAL', op, 'the split and ttuHwpoison options need a present page');
+      this.capacity(op, allocNeed(k, p, start, start + PAGE_SIZE, false));
+    } else {
+      const f = k.folioOf(ptePfn(t.lo[i]!, t.hi[i]!));
+      const scMask = FLAG.swapcache.mask | FLAG.swapbacked.mask;
+      const sc = (k.memmap.flags[f.head]! & scMask) === scMask;
+      if ((o.split === false && f.order > 0 && !sc) || (o.ttuHwpoison === false && !sc)) {
+        fail('EINVAL', op, 'without a split (or without TTU_HWPOISON) only a swap-cache folio can be unmapped (the kernel would WARN)');
+      }
     }
     return this.run(op, () => {
       doPoison(k, p, start, o);

@@ -1,24 +1,33 @@
 import {
+  F_INDEX,
   FLAG,
+  type Folio,
   folioSetHasHwpoisoned,
+  folioSetReferenced,
   folioTrylock,
   folioUnlock,
   testSetPageHWPoison,
 } from '@foliolab/folio-flags';
 import { EV } from '@foliolab/ledger';
-import { ptePfn } from '@foliolab/pagetable-arm64-contpte';
-import { TTU_HWPOISON, TTU_IGNORE_MLOCK, TTU_SYNC } from './consts.js';
+import { ptePfn, softleafIsSwap } from '@foliolab/pagetable-arm64-contpte';
+import { PVMW_SYNC, pageVmaMappedWalk, pageVmaMappedWalkDone } from '@foliolab/pvmw';
+import { rmapWalkAnon, type RmapVma, type RmapWalkControl } from '@foliolab/rmap';
+import { PAGE_SIZE, TTU_HWPOISON, TTU_IGNORE_MLOCK, TTU_SYNC } from './consts.js';
+import { handleMmFault } from './fault.js';
 import { putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { lruRemoveOnFree } from './lru.js';
 import { pteIdx } from './pte-util.js';
 import type { Proc } from './proc.js';
 import { splitFolio } from './split.js';
-import { folioMappedRaw, tryToUnmap } from './ttu.js';
+import { folioMappedRaw, tryToUnmap, walkFor } from './ttu.js';
+import { vmaLookup, type Vma } from './vma.js';
 
 /*
- * memory_failure() on the page mapped at an address (mm/memory-failure.c,
- * 6.12+), the parts the unmap model needs: TestSetPageHWPoison (a second hit
+ * MADV_HWPOISON (7.2.13 mm/madvise.c madvise_inject_error): get_user_pages_fast
+ * of the page — a swapped-out page is faulted in (a read fault) — then
+ * memory_failure() on it (mm/memory-failure.c), the parts the unmap model
+ * needs: TestSetPageHWPoison (a second hit
  * is a no-op, -EHWPOISON), folio_set_has_hwpoisoned for a large folio,
  * try_to_split_thp_page (a large folio is split to order 0 first; a failed
  * split leaves the folio alone, MF_IGNORED), then hwpoison_user_mappings:
@@ -30,8 +39,36 @@ import { folioMappedRaw, tryToUnmap } from './ttu.js';
  * Options beyond the kernel: `ttuHwpoison: true` keeps TTU_HWPOISON even for
  * a swap-cache folio and `split: false` skips the split — together they give
  * spec §7 scenario 25 (page 7 → hwpoison entry, the other pages → swap
- * PTEs, nr 1 everywhere). Killing processes is not modelled.
+ * PTEs, nr 1 everywhere). Before the unmap, collect_procs_anon looks for the
+ * caller's mappings of the page (MF_ACTION_REQUIRED: only the current mm):
+ * one page_mapped_in_vma walk per VMA of the caller in the anon_vma's tree.
+ * Killing processes is not modelled: the kernel sends the caller SIGBUS when
+ * the unmapped folio was dirty (kill_procs with forcekill); the engine
+ * returns normally.
  */
+
+/**
+ * collect_procs_anon (7.2.13 mm/memory-failure.c) for the current mm: per VMA
+ * of the anon_vma's tree that covers the page's pgoff and belongs to `mm`,
+ * page_mapped_in_vma — a PVMW_SYNC walk of that one page. No rmap_one.
+ */
+class CollectProcs implements RmapWalkControl {
+  readonly chargeRmapOne = false;
+  constructor(
+    readonly mm: Proc,
+    readonly pfn: number,
+    readonly pgoff: number,
+  ) {}
+  rmapOne(folio: Folio, vma: RmapVma): boolean {
+    const v = vma as Vma;
+    const address = v.vmStart + (this.pgoff - v.vmPgoff) * PAGE_SIZE;
+    if (v.mm !== this.mm || address < v.vmStart || address >= v.vmEnd) return true;
+    const w = walkFor(v.mm, folio, v, address, PVMW_SYNC);
+    w.initUnchecked(this.pfn, 1, this.pgoff, v, address, PVMW_SYNC); // the page, not the folio
+    if (pageVmaMappedWalk(w)) pageVmaMappedWalkDone(w);
+    return true;
+  }
+}
 
 export interface PoisonOptions {
   ttuHwpoison?: boolean;
@@ -42,10 +79,16 @@ export interface PoisonOptions {
 export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'recovered' | 'ignored' | 'already' {
   const t = p.pt.pteTableOf(addr)!;
   const i = pteIdx(addr);
+  // get_user_pages_fast: GUP-fast takes a present page and sets PG_referenced (gup_fast_pte_range); the slow
+  // path faults a swapped-out page in (FOLL_GET, no FOLL_WRITE: a read fault). [I] Its FOLL_TOUCH
+  // folio_mark_accessed is not modelled here: the page is unmapped again before anything observes it.
+  const gupFast = !softleafIsSwap(t.lo[i]!, t.hi[i]!);
+  if (!gupFast) handleMmFault(k, p, vmaLookup(p, addr)!, addr, 0);
   const pfn = ptePfn(t.lo[i]!, t.hi[i]!);
   const mm = k.memmap;
-  if (testSetPageHWPoison(mm, pfn)) return 'already';
   let folio = k.folioOf(pfn);
+  if (gupFast) folioSetReferenced(folio);
+  if (testSetPageHWPoison(mm, pfn)) return 'already';
   // get_hwpoison_page(): memory_failure holds a reference throughout.
   k.ledger.charge(EV.ATOMIC_REF);
   mm.aux[folio.head] = mm.aux[folio.head]! + 1;
@@ -68,6 +111,7 @@ export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'r
   let ttu = TTU_IGNORE_MLOCK | TTU_SYNC | TTU_HWPOISON;
   if (swapcache && o.ttuHwpoison !== true) ttu &= ~TTU_HWPOISON;
   if (folioMappedRaw(k, folio)) {
+    rmapWalkAnon(folio, new CollectProcs(p, pfn, folio.fa[folio.fb + F_INDEX]! + (pfn - folio.head)));
     folioTrylock(folio);
     tryToUnmap(k, folio, ttu);
     folioUnlock(folio);
