@@ -56,9 +56,12 @@ function vmaObs(v: ProcessDump['vmas'][number], p: ProcessDump): VmaObs {
   for (const pte of p.ptes) {
     const a = Number.parseInt(pte.addr, 16);
     if (a < start || a >= end) continue;
-    // smaps counts vm_normal_page()s (not the zero page) as Rss, and swap entries as Swap
-    if (pte.kind === 'present' && pte.zeroPage !== true) rss++;
+    // smaps (7.2.13 fs/proc/task_mmu.c smaps_pte_entry) counts a present vm_normal_page() (not the
+    // zero page) and every non-swap entry with a pfn (softleaf_has_pfn: migration, device, hwpoison)
+    // as Rss, and swap entries as Swap
+    if (pte.kind === 'present') rss += pte.zeroPage === true ? 0 : 1;
     else if (pte.kind === 'swap') swap++;
+    else if (pte.kind !== 'marker') rss++;
   }
   const flags = v.flags.map((n) => VMA_FLAG_MNEMONIC[n]).filter((m): m is string => m !== undefined);
   return { start: v.start, end: v.end, perms, flags: flags.sort(), rss, swap };
