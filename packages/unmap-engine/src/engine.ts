@@ -10,6 +10,7 @@ import { dumpState, type StateV1 } from './dump.js';
 import { wireFreePath } from './folio-ops.js';
 import { doFork, forkCopyNeed } from './fork.js';
 import { doMakeDeviceExclusive, doPin, doUnpin } from './gup.js';
+import { allFolios } from './census.js';
 import { checkInvariants, type InvariantReport } from './invariants.js';
 import { Kernel } from './kernel.js';
 import { doMadvise, type Advice } from './madvise.js';
@@ -20,7 +21,8 @@ import { doMremap } from './mremap.js';
 import { doPoison, type PoisonOptions } from './poison.js';
 import { Proc } from './proc.js';
 import { isSpecial, pteIdx } from './pte-util.js';
-import { reclaimLru, type ReclaimResult } from './reclaim.js';
+import { swapWritebackEnd, type ReclaimResult } from './reclaim.js';
+import { userProactiveReclaim } from './vmscan.js';
 import { doUffdwp, type UffdOp, type UffdRegisterOptions } from './uffd.js';
 import { rangeCovered, vmaLookup, vmasInRange } from './vma.js';
 
@@ -139,7 +141,10 @@ export class Engine {
     if (k.steps >= this.config.limits.maxSteps) fail('E2BIG', op, `the step limit ${this.config.limits.maxSteps} is reached`);
     k.steps++;
     try {
-      return fn();
+      k.lruvec.statFlush(); // the memcg statistics reclaim reads are as flushed before the step (lru.ts)
+      const r = fn();
+      swapWritebackEnd(k); // asynchronous swap writes complete once the operation returns (reclaim.ts)
+      return r;
     } catch (e) {
       if (e instanceof FoliolabError && e.code === 'EINVARIANT') throw e;
       const msg = e instanceof Error ? e.message : String(e);
@@ -419,12 +424,18 @@ export class Engine {
 
   // --- reclaim ---------------------------------------------------------------------
 
-  /** Proactive (memory.reclaim) or node reclaim over the LRU; optionally only the folios mapped in a range of one process. */
+  /**
+   * Proactive (memory.reclaim of the memory cgroup that holds every folio) or
+   * node reclaim over the LRU (vmscan.ts), asked for `nrToReclaim` pages —
+   * by default every page the live folios hold (of the folios mapped in the
+   * range, when one is given: an [I] restriction the kernel has no
+   * equivalent of). `reclaimed` below the pages asked for is the kernel's −EAGAIN.
+   */
   reclaim(o: ReclaimOptions): ReclaimResult {
     const op = 'reclaim';
     if (o === null || typeof o !== 'object' || (o.kind !== 'proactive' && o.kind !== 'node')) fail('EINVAL', op, "kind must be 'proactive' or 'node'");
-    const nr = o.nrToReclaim ?? Number.POSITIVE_INFINITY;
-    if (nr !== Number.POSITIVE_INFINITY && (!isInt(nr) || nr <= 0)) fail('EINVAL', op, `nrToReclaim ${String(nr)} must be a positive integer`);
+    const nr = o.nrToReclaim;
+    if (nr !== undefined && nr !== Number.POSITIVE_INFINITY && (!isInt(nr) || nr <= 0)) fail('EINVAL', op, `nrToReclaim ${String(nr)} must be a positive integer`);
     let heads: Set<number> | null = null;
     if (o.pid !== undefined || o.addr !== undefined || o.len !== undefined) {
       const p = this.proc(op, o.pid);
@@ -437,7 +448,13 @@ export class Engine {
       heads = this.mappedHeads(p, start, end);
     }
     return this.run(op, () => {
-      return reclaimLru(this.kernel, nr, heads);
+      const k = this.kernel;
+      let want = nr ?? 0;
+      if (nr === undefined) {
+        if (heads === null) for (const f of allFolios(k)) want += f.nr;
+        else for (const h of heads) want += k.memmap.folioAt(h).nr;
+      }
+      return userProactiveReclaim(k, want, o.kind === 'node', heads);
     });
   }
 

@@ -44,8 +44,8 @@ import {
 } from '@foliolab/pagetable-arm64-contpte';
 import { RMAP_EXCLUSIVE, folioAddNewAnonRmap, folioRemoveRmapPtes } from '@foliolab/rmap';
 import { folioFreeSwap } from '@foliolab/swap';
-import { MM_ANONPAGES, PAGE_SIZE, VM_UFFD_WP, VM_WRITE } from './consts.js';
-import { allocAnonFolio, fixupDroppable, folioAddLruVma, putFolioRefs } from './folio-ops.js';
+import { MM_ANONPAGES, PAGE_SIZE, VM_LOCKED, VM_UFFD_WP, VM_WRITE } from './consts.js';
+import { allocAnonFolio, fixupDroppable, folioAddLruVma, munlockFolio, putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { isSpecial, mkPte, mkZeroPte, pteIdx, mkwrite } from './pte-util.js';
 import type { Proc } from './proc.js';
@@ -376,7 +376,12 @@ function wpPageCopy(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, addr: 
   fixupDroppable(nw, vma);
   folioAddLruVma(k, nw, vma);
   setPteAt(t, i, entry.lo, entry.hi);
-  if (old !== null) folioRemoveRmapPtes(folioSubrange(old, oldPfn - old.head, 1), vma);
+  if (old !== null) {
+    folioRemoveRmapPtes(folioSubrange(old, oldPfn - old.head, 1), vma);
+    // __folio_remove_rmap → munlock_vma_folio (7.2.13 mm/rmap.c, mm/internal.h): leaving a VM_LOCKED VMA munlocks
+    // the old folio (its mlock_count drops to 0 unless another locked VMA maps it; [I] the model keeps no count).
+    if ((vma.flags & VM_LOCKED) !== 0 && (k.memmap.flags[old.head]! & FLAG.mlocked.mask) !== 0) munlockFolio(k, old);
+  }
   l.unlock(t.ptl);
   k.stats.count(VM.cow_fault);
   if (old !== null) {

@@ -10,13 +10,14 @@ import {
   folioTestSetMlocked,
   folioClearUnevictable,
   folioTestClearMlocked,
+  folioClearActive,
   type Folio,
 } from '@foliolab/folio-flags';
 import { FoliolabError } from '@foliolab/ledger';
 import { folioPrepLargeRmappable, rmapFreeFolio, rmapFreeFolioUnchecked } from '@foliolab/rmap';
 import { VM_DROPPABLE, VM_LOCKED } from './consts.js';
 import type { Kernel } from './kernel.js';
-import { lruAdd, lruRemoveOnFree } from './lru.js';
+import { lruAdd, lruRemoveOnFree, lruvecAddFolio, lruvecDelFolio } from './lru.js';
 import type { Vma } from './vma.js';
 
 /*
@@ -52,28 +53,47 @@ export function fixupDroppable(f: Folio, vma: Vma): void {
   if ((vma.flags & VM_DROPPABLE) !== 0) __folioClearSwapbacked(f);
 }
 
-/** folio_add_lru_vma(folio, vma): mlock_new_folio in a VM_LOCKED VMA, else folio_add_lru. */
+/**
+ * folio_add_lru_vma(folio, vma): in a VM_LOCKED VMA mlock_new_folio (PG_mlocked;
+ * the drained __mlock_new_folio puts it on the unevictable list), else
+ * folio_add_lru. Both drained at once: lru_add does the evictable check.
+ */
 export function folioAddLruVma(k: Kernel, f: Folio, vma: Vma): void {
-  if ((vma.flags & VM_LOCKED) !== 0) {
-    mlockFolio(k, f);
-  }
+  if ((vma.flags & VM_LOCKED) !== 0 && !folioTestSetMlocked(f)) k.stats.count(VM.unevictable_pgmlocked, f.nr);
   lruAdd(k, f);
 }
 
 /**
- * mlock_folio()/mlock_new_folio(): PG_mlocked (count UNEVICTABLE_PGMLOCKED on
- * the first), PG_unevictable. [I] No mlock_count: a folio is unlocked by the
- * first munlock that reaches it.
+ * mlock_folio() + the drained __mlock_folio() (7.2.13 mm/mlock.c): PG_mlocked
+ * (count UNEVICTABLE_PGMLOCKED on the first); a folio on the LRU moves to the
+ * unevictable list, losing PG_active. A folio off the LRU (isolated) keeps
+ * its list flags until it is put back (lru_add makes it unevictable then).
+ * [I] No mlock_count: a folio is unlocked by the first munlock that reaches it.
+ * [I] The drain is immediate; for a small folio the kernel drains the mlock
+ * batch after the other LRU batches (lru_add_drain), see mlock.ts.
  */
 export function mlockFolio(k: Kernel, f: Folio): void {
   if (!folioTestSetMlocked(f)) k.stats.count(VM.unevictable_pgmlocked, f.nr);
-  if ((f.mm.flags[f.head]! & FLAG.unevictable.mask) === 0) folioSetUnevictable(f);
+  const w = f.mm.flags[f.head]!;
+  if ((w & FLAG.lru.mask) === 0 || (w & FLAG.unevictable.mask) !== 0) return;
+  lruvecDelFolio(k, f);
+  if ((w & FLAG.active.mask) !== 0) folioClearActive(f);
+  folioSetUnevictable(f);
+  lruvecAddFolio(k, f);
 }
 
-/** munlock_folio(): clear PG_mlocked and PG_unevictable. */
+/**
+ * munlock_folio() + the drained __munlock_folio() (7.2.13 mm/mlock.c): clear
+ * PG_mlocked (UNEVICTABLE_PGMUNLOCKED); a folio on the unevictable list goes
+ * back to the head of its evictable list. Off the LRU, lru_add does it at putback.
+ */
 export function munlockFolio(k: Kernel, f: Folio): void {
   if (folioTestClearMlocked(f)) k.stats.count(VM.unevictable_pgmunlocked, f.nr);
-  if ((f.mm.flags[f.head]! & FLAG.unevictable.mask) !== 0) folioClearUnevictable(f);
+  const w = f.mm.flags[f.head]!;
+  if ((w & FLAG.lru.mask) === 0 || (w & FLAG.unevictable.mask) === 0) return;
+  lruvecDelFolio(k, f);
+  folioClearUnevictable(f);
+  lruvecAddFolio(k, f);
 }
 
 /**

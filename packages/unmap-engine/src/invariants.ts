@@ -21,6 +21,7 @@ import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, PAGE_SIZE } fro
 import { allFolios, gupRefs, pincountOf } from './census.js';
 import { hex } from './consts.js';
 import type { Kernel } from './kernel.js';
+import { folioLruList, lruWalk, NR_LRU_LISTS } from './lru.js';
 import { isSpecial } from './pte-util.js';
 
 /*
@@ -186,23 +187,37 @@ export function checkInvariants(k: Kernel): InvariantReport {
 }
 
 function checkLru(k: Kernel, add: (rule: string, where: string, detail: string) => void): void {
-  let n = 0;
-  let prev = 0;
-  for (let l = k.lruHead; l !== 0; ) {
-    const f = k.memmap.folioOf(l - 1);
-    if (f === null || f.head !== l - 1) {
-      add('lru', 'lru', `list entry ${l - 1} is not a folio head`);
-      return;
-    }
-    if ((k.memmap.flags[f.head]! & FLAG.lru.mask) === 0) add('lru', `folio ${f.head}`, 'on the LRU list without PG_lru');
-    if (f.fa[f.fb + 14] !== prev) add('lru', `folio ${f.head}`, `prev link ${f.fa[f.fb + 14]}, expected ${prev}`);
-    prev = l;
-    l = f.fa[f.fb + 15]!;
-    if (++n > k.memmap.nrPages) {
-      add('lru', 'lru', 'cycle');
-      return;
-    }
+  const v = k.lruvec;
+  let total = 0;
+  for (let lru = 0; lru < NR_LRU_LISTS; lru++) {
+    let n = 0;
+    let pages = 0;
+    let prev = 0;
+    let bad = false;
+    lruWalk(k, lru, (head, p, list) => {
+      const f = k.memmap.folioOf(head);
+      if (f === null || f.head !== head) {
+        add('lru', 'lru', `list ${lru} entry ${head} is not a folio head`);
+        bad = true;
+        return false;
+      }
+      if ((k.memmap.flags[f.head]! & FLAG.lru.mask) === 0) add('lru', `folio ${f.head}`, `on LRU list ${lru} without PG_lru`);
+      if (list !== lru) add('lru', `folio ${f.head}`, `on list ${lru}, records list ${list}`);
+      else if (folioLruList(f) !== lru) add('lru', `folio ${f.head}`, `on list ${lru}, its flags say list ${folioLruList(f)} (folio_lru_list)`);
+      if (p !== prev) add('lru', `folio ${f.head}`, `prev link ${p}, expected ${prev}`);
+      prev = head + 1;
+      pages += f.nr;
+      if (++n > k.memmap.nrPages) {
+        add('lru', 'lru', `list ${lru}: cycle`);
+        bad = true;
+        return false;
+      }
+      return true;
+    });
+    if (bad) return;
+    if (prev !== v.tail[lru]) add('lru', 'lru', `list ${lru}: tail ${v.tail[lru]}, walk ended at ${prev}`);
+    if (pages !== v.pages[lru]) add('lru', 'lru', `list ${lru}: size ${v.pages[lru]} pages, list holds ${pages}`);
+    total += n;
   }
-  if (prev !== k.lruTail) add('lru', 'lru', `tail ${k.lruTail}, walk ended at ${prev}`);
-  if (n !== k.lruLen) add('lru', 'lru', `lruLen ${k.lruLen}, list holds ${n}`);
+  if (total !== v.count) add('lru', 'lru', `${v.count} folios counted, lists hold ${total}`);
 }

@@ -6,7 +6,9 @@ import { SwapDevice } from '@foliolab/swap';
 import { MTHP_ORDER, MTHP_SIZES, type InjectName, type ResolvedConfig } from './config.js';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, PAGE_SIZE } from './consts.js';
 import type { Proc } from './proc.js';
+import type { ReferencedControl } from './referenced.js';
 import type { TtuControl } from './ttu.js';
+import { Lruvec } from './lru.js';
 import { EngineStats } from './stats.js';
 
 /** One GUP reference set taken by `Engine.pin`. */
@@ -65,15 +67,15 @@ export class Kernel {
   accessEnd = 0;
   accessCur = 0;
   needAfter = 0;
-  /** LRU list (youngest at head): PFN + 1 of head/tail, 0 = empty. Links live in the folios' F_SPARE0/1. */
-  lruHead = 0;
-  lruTail = 0;
-  lruLen = 0;
+  /** The scenario memcg's lruvec: the five LRU lists (links live in the folios' F_SPARE0/1) and reclaim's state. */
+  readonly lruvec = new Lruvec();
   /** Public operations run so far (limits.maxSteps). */
   steps = 0;
   private lastFolio: Folio | null = null;
   /** try_to_unmap's rmap_walk_control (ttu.ts), created on first use. */
   ttuControl: TtuControl | null = null;
+  /** folio_referenced's rmap_walk_control (referenced.ts), created on first use. */
+  referencedControl: ReferencedControl | null = null;
 
   constructor(config: ResolvedConfig) {
     this.config = config;
@@ -88,6 +90,7 @@ export class Kernel {
         : new SwapDevice({
             memmap: this.memmap,
             nrSlots: config.swap / PAGE_SIZE,
+            synchronousIo: config.swapSynchronousIo,
             releaseFolio: (f: Folio): void => this.releaseFolio(f),
           });
     this.tlb = new TlbUnmapBatch(this.machine);

@@ -37,7 +37,7 @@ import { folioFreeSwap, swapPutEntriesDirect, swpEntry } from '@foliolab/swap';
 import { MM_SWAPENTS, PAGE_SIZE, VM_DONTCOPY } from './consts.js';
 import { putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
-import { lruIsolate, lruPutback, lruRotateToHead, onLru } from './lru.js';
+import { lruIsolate, lruPutback, lruvecAddFolio, lruvecDelFolio, onLru } from './lru.js';
 import { isSpecial, pmdAddrEnd, pteIdx } from './pte-util.js';
 import type { Proc } from './proc.js';
 import { reclaimPages, type ReclaimResult } from './reclaim.js';
@@ -232,18 +232,17 @@ function coldPteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
  * folio_deactivate() + the drained lru_deactivate() (mm/swap.c, 7.2.13,
  * classic LRU): only an evictable, active folio on the LRU moves — it
  * loses PG_active and PG_referenced, goes to the head of the inactive list
- * and PGDEACTIVATE += nr. An inactive folio stays where it is. [I] The
- * model's single list puts it at its head (the youngest end): it cannot
- * say "behind every active folio". With MGLRU enabled (lru_gen_enabled())
- * the kernel would instead clear the folio's generation refs; the model
- * has the classic LRU only.
+ * and PGDEACTIVATE += nr. An inactive folio stays where it is. With MGLRU
+ * enabled (lru_gen_enabled()) the kernel would instead clear the folio's
+ * generation refs; the model has the classic LRU only.
  */
 function folioDeactivate(k: Kernel, f: Folio): void {
   const w = k.memmap.flags[f.head]!;
   if ((w & FLAG.unevictable.mask) !== 0 || (w & FLAG.lru.mask) === 0 || (w & FLAG.active.mask) === 0) return;
+  lruvecDelFolio(k, f);
   folioClearActive(f);
   folioClearReferenced(f);
-  lruRotateToHead(k, f);
+  lruvecAddFolio(k, f);
   k.stats.count(VM.pgdeactivate, f.nr);
 }
 
@@ -345,17 +344,19 @@ function freePteRange(k: Kernel, p: Proc, t: PteTable, start: number, end: numbe
 }
 
 /**
- * folio_mark_lazyfree() + the drained lru_lazyfree_fn(): an anon swap-backed
- * folio not in the swap cache and evictable loses active/referenced and
- * swap-backed, moves to the (file) LRU head; PGLAZYFREE += nr.
+ * folio_mark_lazyfree() + the drained lru_lazyfree() (mm/swap.c, 7.2.13): an
+ * anon swap-backed folio not in the swap cache and evictable loses
+ * active/referenced and swap-backed, moves to the head of the inactive file
+ * list; PGLAZYFREE += nr.
  */
 function folioMarkLazyfree(k: Kernel, f: Folio): void {
   const w = k.memmap.flags[f.head]!;
   if ((w & FLAG.swapbacked.mask) === 0 || (w & FLAG.swapcache.mask) !== 0 || (w & FLAG.unevictable.mask) !== 0) return;
   if ((w & FLAG.lru.mask) === 0) return;
+  lruvecDelFolio(k, f);
   if ((w & FLAG.active.mask) !== 0) folioClearActive(f);
   folioClearReferenced(f);
   folioClearSwapbacked(f);
-  lruRotateToHead(k, f);
+  lruvecAddFolio(k, f);
   k.stats.count(VM.pglazyfree, f.nr);
 }

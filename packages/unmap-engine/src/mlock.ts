@@ -1,9 +1,8 @@
 import { F_INDEX, type Folio } from '@foliolab/folio-flags';
 import { pteBits, ptePfn, ptePresent, ptepGet } from '@foliolab/pagetable-arm64-contpte';
 import { folioPteBatchFlags } from '@foliolab/pvmw';
-import { PAGE_SIZE, VM_LOCKED, VM_READ, VM_WRITE } from './consts.js';
-import { forEachAccess } from './data.js';
-import { cpuAccess } from './fault.js';
+import { PAGE_SIZE, VM_LOCKED, VM_READ } from './consts.js';
+import { populateVmaPageRange } from './gup.js';
 import { mlockFolio, munlockFolio } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { isSpecial, pmdAddrEnd, pteIdx } from './pte-util.js';
@@ -14,8 +13,8 @@ import { vmaModify, vmasInRange, type Vma } from './vma.js';
  * mlock / munlock (mm/mlock.c, 6.9+): mlock_fixup (VM_LOCKED with
  * split/merge), mlock_vma_pages_range → mlock_pte_range (mlock_folio for
  * folios fully mapped inside the range — allow_mlock_munlock — and
- * munlock_folio for any folio on munlock), then __mm_populate (write
- * faults for writable private VMAs) on mlock.
+ * munlock_folio for any folio on munlock), then __mm_populate (GUP with
+ * FOLL_TOUCH: write faults for writable private VMAs) on mlock.
  */
 
 const pte = pteBits();
@@ -71,11 +70,10 @@ export function doMunlock(k: Kernel, p: Proc, start: number, end: number): void 
   for (const v of vmas) mlockPteRange(k, p, v, Math.max(start, v.vmStart), Math.min(end, v.vmEnd));
 }
 
-/** __mm_populate(): fault every page in (FOLL_WRITE for writable private VMAs); readable VMAs only. */
+/** __mm_populate(): populate_vma_page_range per VMA (gup.ts); PROT_NONE VMAs are not faulted in (vma_is_accessible). */
 export function populate(k: Kernel, p: Proc, start: number, end: number): void {
   for (const v of vmasInRange(p, start, end)) {
     if ((v.flags & VM_READ) === 0) continue;
-    const write = (v.flags & VM_WRITE) !== 0;
-    forEachAccess(k, p, Math.max(start, v.vmStart), Math.min(end, v.vmEnd), write, (a) => cpuAccess(k, p, v, a, write));
+    populateVmaPageRange(k, p, v, Math.max(start, v.vmStart), Math.min(end, v.vmEnd));
   }
 }

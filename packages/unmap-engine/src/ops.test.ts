@@ -180,13 +180,15 @@ describe('reclaim (shrink_folio_list)', () => {
     const d = dumpOk(e);
     expect(d.stats.mthp['64K']!.split).toBe(1);
     expect(d.swap.slots.map((s) => s.count)).toEqual(Array(8).fill(1));
-    // The 8 unmapped tails go onto the reclaim list (mm/huge_memory.c:lru_add_split_folio) and through
+    // The first scan finds the PTEs young: folio_check_references keeps the folio (FOLIOREF_KEEP, 16). On the next
+    // the 8 unmapped tails go onto the reclaim list (mm/huge_memory.c:lru_add_split_folio) and through
     // shrink_folio_list: folio_alloc_swap, then pageout → swap_writeout, which starts with folio_free_swap
     // (mm/page_io.c, 7.2.13): no swap PTE holds their slots, so they leave the swap cache, dirty, unwritten;
     // PAGE_SUCCESS with PG_dirty → keep. Only the 8 mapped pages count as reclaimed; the tails are freed when
-    // move_folios_to_lru drops the isolation reference, their last one (mm/vmscan.c).
+    // move_folios_to_lru drops the isolation reference, their last one (mm/vmscan.c). Recorded (mainline):
+    // packages/kernel-oracle/recorded/arm64/oracle-reclaim-partial-folio.json step 3: pswpout 8, −EAGAIN.
     expect(r.reclaimed).toBe(8);
-    expect(d.stats.reclaim).toMatchObject({ nr_pageout: 16, nr_keep: 8 });
+    expect(d.stats.reclaim).toMatchObject({ nr_pageout: 16, nr_keep: 24, nr_ref_keep: 16 });
     expect(d.folios).toEqual([]);
     expect(d.stats.vmstat.split_queue_len).toBe(0);
   });
@@ -204,9 +206,17 @@ describe('reclaim (shrink_folio_list)', () => {
   it('nrToReclaim stops after enough pages', () => {
     const { e, pid } = setup('batched');
     e.write(pid, A, 4 * K64);
-    const r = e.reclaim({ kind: 'node', nrToReclaim: 16 });
+    const r = e.reclaim({ kind: 'proactive', nrToReclaim: 16 });
     expect(r.reclaimed).toBeGreaterThanOrEqual(16);
     expect(r.reclaimed).toBeLessThan(64 + 1);
+  });
+
+  it('node reclaim frees nothing: __node_reclaim needs reclaimable page cache (recorded: oracle-node-reclaim.json, EAGAIN)', () => {
+    const { e, pid } = setup('mainline');
+    e.write(pid, A, 2 * K64);
+    const c = costs(e, () => expect(e.reclaim({ kind: 'node' })).toMatchObject({ scanned: 0, reclaimed: 0 }));
+    expect(c.PVMW_CALL ?? 0).toBe(0);
+    expect(ptesIn(dumpOk(e), pid, A, 32).every((p) => p?.kind === 'present')).toBe(true);
   });
 
   it('zero-filled folios go to the zeromap only (swpout_zero) and read back as zeros', () => {
@@ -235,6 +245,9 @@ describe('swap-in (do_swap_page)', () => {
       e.write(pid, A, K64);
       if (Object.keys(cfg).length === 0) e.write(pid, A + 0x2000, 4096, 0); // one zero page: the folio is not all-zero, so it is written whole
       e.madvise(pid, A, K64, 'pageout');
+      // Without SWP_SYNCHRONOUS_IO the written folio stays in the swap cache (a read would map it back whole);
+      // memory.reclaim frees it, clean and unmapped (recorded: oracle-swap-async-writeback.json).
+      if (Object.keys(cfg).length !== 0) e.reclaim({ kind: 'proactive' });
       e.read(pid, A, 4096);
       const d = dumpOk(e);
       const f = folioMappedAt(d, pid, A);
@@ -263,7 +276,11 @@ describe('mlock', () => {
     e.munlock(pid, A, K64);
     d = dumpOk(e);
     expect(folioMappedAt(d, pid, A).flags).not.toContain('mlocked');
-    expect(e.reclaim({ kind: 'proactive' }).reclaimed).toBe(16);
+    // Evictable again, but the populate's touches left PG_referenced and its PTEs are young: folio_check_references
+    // activates it, and nothing ages the active list this time (recorded: packages/kernel-oracle/recorded/arm64/
+    // oracle-reclaim-referenced.json step 8: pgactivate 16, −EAGAIN).
+    expect(e.reclaim({ kind: 'proactive' })).toMatchObject({ reclaimed: 0, activated: 16 });
+    expect(folioMappedAt(dumpOk(e), pid, A).flags).toEqual(expect.arrayContaining(['active', 'referenced']));
   });
 
   it('mmap with locked: true populates under VM_LOCKED', () => {

@@ -5,8 +5,14 @@ import {
   FLAG,
   folioClearActive,
   folioClearDirty,
+  folioClearReclaim,
   folioSetActive,
   folioSetDirty,
+  folioSetReclaim,
+  folioSetReferenced,
+  folioTestClearReclaim,
+  folioTestClearReferenced,
+  folioTestClearWriteback,
   folioTrylock,
   folioUnlock,
   type Folio,
@@ -21,25 +27,28 @@ import {
   folioFreeSwap,
   swapWriteoutUnchecked,
 } from '@foliolab/swap';
-import { GUP_PIN_COUNTING_BIAS, TTU_BATCH_FLUSH, TTU_SYNC } from './consts.js';
+import { GUP_PIN_COUNTING_BIAS, TTU_BATCH_FLUSH, TTU_SYNC, VM_LOCKED } from './consts.js';
 import { freeFolioFinal } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
-import { lruIsolate, lruOldestFirst, lruPutback } from './lru.js';
+import { folioRotateReclaimable, lruPutback } from './lru.js';
+import { folioReferenced } from './referenced.js';
 import { splitFolio } from './split.js';
 import { folioMappedRaw, tryToUnmap } from './ttu.js';
 
 /*
- * Reclaim of anonymous folios (mm/vmscan.c shrink_folio_list 2026;
- * unmap-engine §5, folio-rmap-swap §3.4): the folio list is a stack whose
- * top is the kernel list's tail (lru_to_folio), so `pop()` takes the next
- * folio and split tails pushed by split_folio_to_list (list_add_tail) are
- * processed next, as in the kernel.
+ * shrink_folio_list() for anonymous folios (7.2.13 mm/vmscan.c; unmap-engine
+ * §5, folio-rmap-swap §3.4) and reclaim_pages() (MADV_PAGEOUT). The folio
+ * list is a stack whose top is the kernel list's tail (lru_to_folio), so
+ * `pop()` takes the next folio and split tails pushed by split_folio_to_list
+ * (list_add_tail) are processed next, as in the kernel.
  *
- * [I] References are ignored in every entry point (reclaim_pages passes
- * ignore_references; for proactive/node reclaim the model skips
- * folio_check_references, i.e. treats every folio as FOLIOREF_RECLAIM), so
- * one pass reclaims what the spec's scenarios expect. Writeback is
- * synchronous (a zram-like device), so pageout is followed by the free.
+ * reclaim_pages passes ignore_references; LRU reclaim (vmscan.ts) asks
+ * folio_check_references, which walks the rmap (folio_referenced) and keeps
+ * or activates a folio whose PTEs were young. pageout() writes a dirty
+ * swap-cache folio held only by the isolation and the swap cache; on a
+ * SWP_SYNCHRONOUS_IO device the write ends inside and the folio is freed at
+ * once, on another the folio is kept under writeback with PG_reclaim
+ * (swapWritebackEnd completes it when the operation returns).
  */
 
 /** What one reclaim call did. */
@@ -58,7 +67,7 @@ export interface ReclaimResult {
   lazyfreed: number;
 }
 
-function emptyResult(): ReclaimResult {
+export function emptyResult(): ReclaimResult {
   return { scanned: 0, reclaimed: 0, unmapFail: 0, activated: 0, pageout: 0, lazyfreed: 0 };
 }
 
@@ -88,12 +97,41 @@ function canSplitFolio(k: Kernel, f: Folio, callerPins: number): boolean {
   return mapcountOf(k, f) === k.memmap.aux[f.head]! - extra - callerPins;
 }
 
+/** folio_check_references()'s answers. */
+const FOLIOREF_RECLAIM = 0;
+const FOLIOREF_RECLAIM_CLEAN = 1;
+const FOLIOREF_KEEP = 2;
+const FOLIOREF_ACTIVATE = 3;
+
+/**
+ * folio_check_references() (7.2.13 mm/vmscan.c, classic LRU): a folio found
+ * in a VM_LOCKED VMA (now mlocked) is activated; otherwise PG_referenced is
+ * tested and cleared, and a folio whose PTEs were young gets PG_referenced
+ * back and is activated if it was referenced before or young in more than
+ * one mapping, else kept for another trip round the inactive list. An
+ * unreferenced lazyfree (file-LRU) folio with PG_referenced is reclaimed only
+ * if clean.
+ */
+function folioCheckReferences(k: Kernel, f: Folio): number {
+  const referencedPtes = folioReferenced(k, f, true);
+  if ((k.referencedControl!.vmFlags & VM_LOCKED) !== 0) return FOLIOREF_ACTIVATE;
+  if (referencedPtes === -1) return FOLIOREF_KEEP;
+  const referencedFolio = folioTestClearReferenced(f);
+  if (referencedPtes !== 0) {
+    folioSetReferenced(f);
+    if (referencedFolio || referencedPtes > 1) return FOLIOREF_ACTIVATE;
+    return FOLIOREF_KEEP; // no VM_EXEC file folios in the model
+  }
+  if (referencedFolio && !hasFlag(k, f, FLAG.swapbacked.mask)) return FOLIOREF_RECLAIM_CLEAN;
+  return FOLIOREF_RECLAIM;
+}
+
 /**
  * shrink_folio_list(folio_list, …, ignore_references) for anon folios.
  * Kept/activated folios are returned for putback; freed folios are freed
  * after the final try_to_unmap_flush.
  */
-export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult): Folio[] {
+export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult, ignoreReferences = true): Folio[] {
   const ret: Folio[] = [];
   const toFree: Folio[] = [];
   const si = k.si;
@@ -106,7 +144,7 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult): F
       ret.push(f);
       continue;
     }
-    const outcome = shrinkOne(k, f, list, res, nrPages);
+    const outcome = shrinkOne(k, f, list, res, nrPages, ignoreReferences);
     f = outcome.folio;
     if (outcome.kind === 'free') {
       res.reclaimed += outcome.nr;
@@ -146,11 +184,22 @@ function outcome(kind: Outcome['kind'], nr: number, folio: Folio): Outcome {
   return lastOutcome;
 }
 
-function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0: number): Outcome {
+function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0: number, ignoreReferences: boolean): Outcome {
   let f = f0;
   const si = k.si;
   let nrPages = nr0;
   if (hasFlag(k, f, FLAG.unevictable.mask) || hasFlag(k, f, FLAG.mlocked.mask)) return outcome('activate', nrPages, f);
+  if (hasFlag(k, f, FLAG.writeback.mask)) {
+    // Still being written (a device without SWP_SYNCHRONOUS_IO): case 2, mark for immediate reclaim, activate.
+    folioSetReclaim(f);
+    return outcome('activate', nrPages, f);
+  }
+  const references = ignoreReferences ? FOLIOREF_RECLAIM : folioCheckReferences(k, f);
+  if (references === FOLIOREF_ACTIVATE) return outcome('activate', nrPages, f);
+  if (references === FOLIOREF_KEEP) {
+    k.stats.addReclaim(RS.nr_ref_keep, nrPages);
+    return outcome('keepLocked', nrPages, f);
+  }
   const anon = true;
   if (anon && hasFlag(k, f, FLAG.swapbacked.mask) && !inSwapcache(k, f)) {
     // [I] No swap device: the kernel would not scan anon folios at all (get_scan_count); activate, do not split.
@@ -190,11 +239,22 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     }
   }
   if (maybePinned(k, f)) return outcome('activate', nrPages, f);
-  if (hasFlag(k, f, FLAG.dirty.mask) && hasFlag(k, f, FLAG.swapbacked.mask)) {
-    if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
+  if (hasFlag(k, f, FLAG.dirty.mask)) {
+    if (!hasFlag(k, f, FLAG.swapbacked.mask)) {
+      // A dirty file-LRU folio (a VM_DROPPABLE one: try_to_unmap_one discards it dirty): "immediately reclaim when written back".
+      if (!hasFlag(k, f, FLAG.reclaim.mask)) folioSetReclaim(f);
+      return outcome('activate', nrPages, f);
+    }
+    if (references === FOLIOREF_RECLAIM_CLEAN) return outcome('keepLocked', nrPages, f);
     tryToUnmapFlushDirty(k.tlb);
+    // pageout(): only the isolation and the swap cache may hold the folio (else PAGE_KEEP).
+    if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
+    k.ledger.charge(EV.ATOMIC_READ);
+    if (k.memmap.aux[f.head] !== 1 + f.nr) return outcome('keepLocked', nrPages, f);
     folioClearDirty(f); // folio_clear_dirty_for_io
+    folioSetReclaim(f);
     swapWriteoutUnchecked(si, f); // in the swap cache (checked above), locked; unlocks the folio
+    if (!hasFlag(k, f, FLAG.writeback.mask)) folioClearReclaim(f); // a synchronous write
     res.pageout += nrPages;
     k.stats.addReclaim(RS.nr_pageout, nrPages);
     if (hasFlag(k, f, FLAG.writeback.mask) || hasFlag(k, f, FLAG.dirty.mask)) return outcome('keep', nrPages, f);
@@ -220,6 +280,31 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
   return outcome('free', nrPages, f);
 }
 
+/**
+ * The end of an asynchronous swap write (end_swap_bio_write →
+ * folio_end_writeback, 7.2.13 mm/page_io.c, mm/filemap.c) for every folio
+ * still under writeback: PG_reclaim cleared and the folio rotated to the tail
+ * of its inactive list (folio_rotate_reclaimable), then PG_writeback cleared.
+ * [I] When: the loop device's worker completes the bio when the scheduler
+ * lets it run — after the submitting task returns to user space, or earlier
+ * at one of reclaim's cond_resched points. The oracle has recorded both for
+ * a memory.reclaim that writes a folio and scans it again at a later
+ * priority (still under writeback: activated; already written: freed). The
+ * engine ends every write when the operation that started it returns, so
+ * the write is always seen in flight within the operation and done by the
+ * next one (as every record shows for MADV_PAGEOUT).
+ */
+export function swapWritebackEnd(k: Kernel): void {
+  const si = k.si;
+  if (si === null || si.writebackInFlight.length === 0) return;
+  const heads = si.writebackInFlight.splice(0);
+  for (const h of heads) {
+    const f = k.memmap.folioAt(h);
+    if (folioTestClearReclaim(f)) folioRotateReclaimable(k, f);
+    folioTestClearWriteback(f);
+  }
+}
+
 /** Put kept folios back on the LRU (folio_putback_lru), in list order. */
 function putback(k: Kernel, ret: Folio[]): void {
   for (const f of ret) {
@@ -240,40 +325,5 @@ export function reclaimPages(k: Kernel, isolated: Folio[]): ReclaimResult {
   const ret = shrinkFolioList(k, list, res);
   putback(k, ret);
   k.stats.count(VM.pgsteal, res.reclaimed);
-  return res;
-}
-
-/** SWAP_CLUSTER_MAX: folios isolated per shrink_folio_list call. */
-const SWAP_CLUSTER_MAX = 32;
-
-/**
- * Proactive / node reclaim over the LRU, oldest first, evictable folios only
- * (optionally only those in `heads`), in batches of SWAP_CLUSTER_MAX, until
- * `nrToReclaim` pages are freed. [I] The inactive/active aging is not
- * modelled: active folios are reclaimable too (deactivated on isolation).
- */
-export function reclaimLru(k: Kernel, nrToReclaim: number, heads: Set<number> | null): ReclaimResult {
-  const res = emptyResult();
-  const candidates = lruOldestFirst(k).filter((h) => {
-    if (heads !== null && !heads.has(h)) return false;
-    return (k.memmap.flags[h]! & (FLAG.unevictable.mask | FLAG.mlocked.mask)) === 0;
-  });
-  for (let c = 0; c < candidates.length && res.reclaimed < nrToReclaim; c += SWAP_CLUSTER_MAX) {
-    const batch: Folio[] = [];
-    for (const h of candidates.slice(c, c + SWAP_CLUSTER_MAX)) {
-      if ((k.memmap.flags[h]! & 0x80000000) === 0) continue; // freed meanwhile (not a head any more)
-      const f = k.memmap.folioOf(h);
-      if (f === null || f.head !== h) continue;
-      k.stats.count(VM.pgscan, f.nr);
-      if (lruIsolate(k, f)) batch.push(f);
-    }
-    const r = reclaimPages(k, batch);
-    res.scanned += r.scanned;
-    res.reclaimed += r.reclaimed;
-    res.unmapFail += r.unmapFail;
-    res.activated += r.activated;
-    res.pageout += r.pageout;
-    res.lazyfreed += r.lazyfreed;
-  }
   return res;
 }

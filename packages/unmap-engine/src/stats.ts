@@ -15,6 +15,8 @@ export const VM_EVENTS = [
   'pglazyfreed',
   'pgactivate',
   'pgdeactivate',
+  'pgrefill',
+  'pgrotated',
   'pgscan',
   'pgsteal',
   'thp_split_page',
@@ -36,6 +38,7 @@ export const RECLAIM_STATS = [
   'nr_activate',
   'nr_pageout',
   'nr_keep',
+  'nr_ref_keep',
   'nr_pinned_keep',
   'nr_split',
 ] as const;

@@ -108,8 +108,11 @@ describe('do_swap_page frees the swap cache as 7.2.13 decides', () => {
 
     it(`${policy}: no SWP_SYNCHRONOUS_IO, read fault: the order-0 folio stays in the swap cache, clean`, () => {
       // Not synchronous; vm_swap_full() false (16 of 16383 slots); no VM_LOCKED/mlock; no FAULT_FLAG_WRITE → false.
+      // The asynchronous write leaves the 64K folio in the swap cache; memory.reclaim frees it (clean, unmapped),
+      // so the read swaps in (recorded: packages/kernel-oracle/recorded/arm64/oracle-swap-async-writeback.json).
       const { e, pid } = setUpAt(policy, false);
       e.madvise(pid, A, K64, 'pageout');
+      e.reclaim({ kind: 'proactive' });
       e.read(pid, A, 4096);
       const { d, f } = folioAtA(e, pid);
       expect(f.order).toBe(0); // swapin_readahead: order 0
