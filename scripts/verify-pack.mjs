@@ -341,6 +341,9 @@ assert.equal(r.ok, true, r.failures.join('\\n'));
 const k = await import('@foliolab/kernel-oracle');
 assert.ok(k.recordFiles(k.recordedDir(), 'arm64').length > 0 && k.recordFiles(k.recordedDir(), 'x86').length > 0);
 for (const f of ['init.c', 'koracle.c', 'koracle.h', 'trace-funcs']) assert.ok(existsSync(join(k.recordedDir(), '..', 'guest', f)), f);
+// and checks them against the installed engine: the record's scenario is found in the installed @foliolab/scenario
+const rec02 = k.recordFiles(k.recordedDir(), 'arm64').find((f) => f.includes('02-pageout'));
+assert.deepEqual(k.checkRecord(rec02).policies.map((p) => p.differences.length), [0, 0, 0]);
 
 // Every library package imports.
 for (const n of ${JSON.stringify(libraries)}) assert.ok(Object.keys(await import(n)).length > 0, n);

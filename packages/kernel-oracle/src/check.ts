@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { loadScenarioFile } from '@foliolab/scenario';
 import type { Policy } from '@foliolab/unmap-engine';
 import { compareObservations, notAllowedFor, type Difference } from './compare.js';
@@ -47,11 +48,30 @@ export interface RecordCheck {
   policies: PolicyCheck[];
 }
 
+/**
+ * The file of a record's scenario (stored relative to the repository root): in the repository, or —
+ * for an installed package, where there is no repository — in the installed @foliolab/<name>
+ * package that ships it (packages/scenario/scenarios/… → @foliolab/scenario/scenarios/…).
+ */
+export function scenarioPath(rel: string): string | null {
+  const inRepo = resolve(repoRoot(), rel);
+  if (existsSync(inRepo)) return inRepo;
+  const m = /^packages\/([a-z0-9-]+)\/(.+)$/.exec(rel);
+  if (m === null) return null;
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve(`@foliolab/${m[1]}/package.json`));
+    const p = join(dir, m[2]!);
+    return existsSync(p) ? p : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Compare one record with the engine under each policy. */
 export function checkRecord(file: string, policies: readonly Policy[] = ['mainline', 'per-pte', 'batched']): RecordCheck {
   const record = readRecord(file);
-  const scenarioFile = resolve(repoRoot(), record.scenario);
-  if (!existsSync(scenarioFile)) throw new OracleError('ESTALE', `${file}: its scenario ${record.scenario} does not exist`);
+  const scenarioFile = scenarioPath(record.scenario);
+  if (scenarioFile === null) throw new OracleError('ESTALE', `${file}: its scenario ${record.scenario} does not exist`);
   const stale = fileSha256(scenarioFile) !== record.sha256;
   const scenario = loadScenarioFile(scenarioFile);
   const mapcounts = scenario.config?.mapcountMode !== 'mm_id';
