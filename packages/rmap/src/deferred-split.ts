@@ -177,6 +177,13 @@ export interface DeferredSplitScanOptions {
    * Default: always false (the default max_ptes_none of 511 disables it).
    */
   readonly thpUnderused?: (folio: Folio) => boolean;
+  /**
+   * The 7.2.13 form (deferred_split_lru, mm/huge_memory.c deferred_split_scan):
+   * one list_lru_shrink_walk isolates up to `nrToScan` folios, all before any is
+   * split, with no batch of DEFERRED_SPLIT_BATCH and no retry; a folio that
+   * fails the trylock goes back on the list even if no longer partially mapped.
+   */
+  readonly listLru?: boolean;
 }
 
 /** What one deferredSplitScan did. */
@@ -203,7 +210,7 @@ export interface DeferredSplitScanResult {
  * folio: not partially mapped → skip if mlocked or split_underused_thp is off,
  * else ask thp_underused(); trylock and `splitFn`; unlock; requeue only if
  * not split and still partially mapped. folios_put; retry while budget and
- * folios remain.
+ * folios remain. With `opts.listLru`, 7.2.13's list_lru form (see there).
  */
 export function deferredSplitScan(
   queue: DeferredSplitQueue,
@@ -223,22 +230,23 @@ export function deferredSplitScan(
   let scanned = 0;
   let lostRace = 0;
   let requeued = 0;
+  const listLru = opts.listLru === true;
   ledger.begin('deferred_split_scan');
   do {
-    const batch = isolateBatch(st, queue, left);
+    const batch = isolateBatch(st, queue, left, listLru);
     left -= batch.taken;
     scanned += batch.taken;
     lostRace += batch.lost;
     const toPut: Folio[] = [];
     for (const folio of batch.folios) {
-      const r = scanOne(st, folio, splitFn, underusedFn);
+      const r = scanOne(st, folio, splitFn, underusedFn, listLru);
       if (r.split) split++;
       if (r.requeued) requeued++;
       toPut.push(r.split ? folio.mm.folioAt(folio.head) : folio); // after a split: the folio now at that head
     }
     // folios_put(&fbatch): drop the references the isolation took, after the whole batch.
     for (const f of toPut) if (folioPutRefs(f, 1)) zeroRefs.push(f);
-  } while (left > 0 && queue.first >= 0);
+  } while (!listLru && left > 0 && queue.first >= 0);
   ledger.end();
   return { split, scanned, lostRace, requeued, shrinkStop: split === 0 && queue.first < 0, zeroRefs };
 }
@@ -254,6 +262,7 @@ function isolateBatch(
   st: RmapState,
   q: DeferredSplitQueue,
   budget: number,
+  listLru: boolean,
 ): { folios: Folio[]; taken: number; lost: number } {
   const folios: Folio[] = [];
   let taken = 0;
@@ -276,7 +285,7 @@ function isolateBatch(
     listDelInit(q, folio);
     q.len--;
     taken++;
-    if (taken === budget || folios.length === DEFERRED_SPLIT_BATCH) break;
+    if (taken === budget || (!listLru && folios.length === DEFERRED_SPLIT_BATCH)) break;
     cur = next >= 0 ? next : -1;
   }
   st.ledger.unlock(q.lockId);
@@ -288,10 +297,12 @@ function scanOne(
   folio: Folio,
   splitFn: DeferredSplitFn,
   underusedFn: (folio: Folio) => boolean,
+  listLru: boolean,
 ): { split: boolean; requeued: boolean } {
   let didSplit = false;
   let underused = false;
   let tryIt = true;
+  let lockFailed = false;
   if (!folioTestPartiallyMapped(folio)) {
     // Zero-filled pages of an mlocked folio cannot be optimised after a split.
     if (folioTestMlocked(folio) || !st.splitUnderusedThp) tryIt = false;
@@ -300,7 +311,8 @@ function scanOne(
       tryIt = underused;
     }
   }
-  if (tryIt && folioTrylock(folio)) {
+  if (tryIt && !folioTrylock(folio)) lockFailed = true;
+  else if (tryIt) {
     if (splitFn(folio, underused)) {
       didSplit = true;
       if (underused) {
@@ -311,7 +323,7 @@ function scanOne(
     const cur = didSplit ? folio.mm.folioAt(folio.head) : folio;
     folioUnlock(cur);
   }
-  if (didSplit || !folioTestPartiallyMapped(folio)) return { split: didSplit, requeued: false };
+  if (didSplit || (!folioTestPartiallyMapped(folio) && !(listLru && lockFailed))) return { split: didSplit, requeued: false };
   // Only a still partially mapped folio goes back on the queue.
   const q = st.splitQueueOf(folio);
   st.ledger.lock(q.lockId);

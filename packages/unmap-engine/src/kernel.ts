@@ -71,6 +71,8 @@ export class Kernel {
   readonly lruvec = new Lruvec();
   /** Public operations run so far (limits.maxSteps). */
   steps = 0;
+  /** The deferred split shrinker's nr_deferred for the scenario's memcg and node (split.ts shrinkDeferredSplit). */
+  deferredSplitNrDeferred = 0;
   private lastFolio: Folio | null = null;
   /** try_to_unmap's rmap_walk_control (ttu.ts), created on first use. */
   ttuControl: TtuControl | null = null;

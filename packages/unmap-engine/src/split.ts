@@ -53,6 +53,8 @@ import {
 import { PVMW_MIGRATION, PVMW_SYNC, pageVmaMappedWalk, pageVmaMappedWalkDone } from '@foliolab/pvmw';
 import {
   RMAP_EXCLUSIVE,
+  deferredSplitCount,
+  deferredSplitScan,
   folioAddAnonRmapPtes,
   folioAnonVma,
   folioRemoveRmapPtes,
@@ -361,4 +363,47 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
   if (order === 9) k.stats.count(VM.thp_split_page);
   k.stats.addReclaim(RS.nr_split, 1);
   return 0;
+}
+
+/** SHRINK_BATCH: the deferred split shrinker sets no batch of its own. */
+const SHRINK_BATCH = 128;
+/** DEFAULT_SEEKS: shrinker_alloc's default. */
+const DEFAULT_SEEKS = 2;
+
+/**
+ * shrink_slab(gfp, nid, memcg, priority) for the one memcg-aware shrinker the
+ * model has, the deferred split shrinker (7.2.13 mm/shrinker.c
+ * do_shrink_slab with mm/huge_memory.c deferred_split_count/_scan): freeable
+ * = the folios on the deferred split list; the scan asks (freeable >>
+ * priority) * 4 / DEFAULT_SEEKS more, plus the work deferred from earlier
+ * calls (nr_deferred >> priority), at most 2 * freeable; it scans in batches
+ * of SHRINK_BATCH while the total reaches a batch or the whole list, so a
+ * short list is scanned only near priority 0. Each scan isolates folios and
+ * splits the partially mapped ones (split_folio: their zero-filled pages go
+ * to the zero page, the unmapped ones are freed); one that fails to split
+ * goes back on the list (mTHP split_failed). The unscanned part of the work
+ * is deferred to the next call.
+ */
+export function shrinkDeferredSplit(k: Kernel, priority: number): number {
+  const queue = k.rmap.splitQueue;
+  const freeable = deferredSplitCount(queue);
+  if (freeable === 0) return 0;
+  const nr = k.deferredSplitNrDeferred;
+  k.deferredSplitNrDeferred = 0;
+  const delta = Math.floor((Math.floor(freeable / 2 ** priority) * 4) / DEFAULT_SEEKS);
+  let totalScan = Math.min(Math.floor(nr / 2 ** priority) + delta, 2 * freeable);
+  let scanned = 0;
+  let freed = 0;
+  const splitFn = (f: Folio): boolean => splitFolio(k, f, null) === 0;
+  while (totalScan >= SHRINK_BATCH || totalScan >= freeable) {
+    const nrToScan = Math.min(SHRINK_BATCH, totalScan);
+    const r = deferredSplitScan(queue, nrToScan, splitFn, { listLru: true });
+    for (const f of r.zeroRefs) k.releaseFolio(f);
+    if (r.split === 0 && r.scanned === 0) break; // SHRINK_STOP
+    freed += r.split;
+    totalScan -= nrToScan;
+    scanned += nrToScan;
+  }
+  k.deferredSplitNrDeferred += Math.min(Math.max(nr + delta - scanned, 0), 2 * freeable);
+  return freed;
 }

@@ -13,6 +13,7 @@ import {
   type Lruvec,
 } from './lru.js';
 import { emptyResult, shrinkFolioList, type ReclaimResult } from './reclaim.js';
+import { shrinkDeferredSplit } from './split.js';
 import { folioReferenced } from './referenced.js';
 import { VM } from './stats.js';
 
@@ -353,10 +354,17 @@ function shrinkLruvec(k: Kernel, sc: ScanControl): void {
   if (canAgeAnonPages(k) && inactiveIsLow(k.lruvec, LRU_INACTIVE_ANON)) shrinkActiveList(k, sc, SWAP_CLUSTER_MAX, LRU_ACTIVE_ANON);
 }
 
-/** shrink_node(pgdat, sc) for memcg reclaim: prepare_scan_control, then shrink_node_memcgs' one lruvec; order-0 reclaim does not continue. */
+/**
+ * shrink_node(pgdat, sc) for memcg reclaim: prepare_scan_control, then
+ * shrink_node_memcgs' one lruvec and its shrink_slab (the deferred split
+ * shrinker, split.ts); order-0 reclaim does not continue. What the
+ * shrinker frees is not counted in nr_reclaimed (flush_reclaim_state counts
+ * pages freed outside vmscan for global reclaim only).
+ */
 function shrinkNode(k: Kernel, sc: ScanControl): void {
   prepareScanControl(k, sc);
   shrinkLruvec(k, sc);
+  shrinkDeferredSplit(k, sc.priority);
 }
 
 /** do_try_to_free_pages(zonelist, sc): the priority loop and its retries. */
