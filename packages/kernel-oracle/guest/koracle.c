@@ -892,10 +892,53 @@ static void ctr_print(int idx)
 }
 
 /* ---- observation ---- */
+/*
+ * memory.stat flushes the memcg's rstat only once more than MEMCG_CHARGE_BATCH * nr_cpus updates
+ * are pending (7.2.13 mm/memcontrol.c memcg_vmstats_needs_flush); below that, reclaim's aging
+ * (shrink_active_list, get_scan_count) and refault activation read sizes as old as the last
+ * periodic flush (every 2 s), which makes the answer depend on timing. A pump process in the
+ * scenario's cgroup charges, maps and frees 1M of order-0 pages (its own, MADV_NOHUGEPAGE) before
+ * each read, enough pending updates that the read flushes.
+ */
+static int pump_cmd[2] = {-1, -1}, pump_ack[2] = {-1, -1};
+static pid_t pump_pid = -1;
+
+static void pump_loop(void)
+{
+	char c;
+	close(pump_cmd[1]);
+	close(pump_ack[0]);
+	lock_own();
+	for (;;) {
+		if (read(pump_cmd[0], &c, 1) != 1)
+			_exit(0);
+		size_t len = 1 << 20;
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m != MAP_FAILED) {
+			madvise(m, len, MADV_NOHUGEPAGE);
+			for (size_t o = 0; o < len; o += PAGE)
+				((volatile char *)m)[o] = 1;
+			munmap(m, len);
+		}
+		if (write(pump_ack[1], "k", 1) != 1)
+			_exit(0);
+	}
+}
+
+static void pump_updates(void)
+{
+	char c;
+	if (pump_cmd[1] < 0)
+		return;
+	if (write(pump_cmd[1], "p", 1) == 1)
+		xread(pump_ack[0], &c, 1, STEP_TIMEOUT_MS);
+}
+
 static void flush_memcg_stats(void)
 {
 	static char buf[1 << 14];
 	char path[192];
+	pump_updates();
 	snprintf(path, sizeof path, "%s/memory.stat", cgroup_dir);
 	read_file(path, buf, sizeof buf);
 	/* reclaim without a target memcg (MADV_PAGEOUT) records evictions against the root memcg */
@@ -1263,12 +1306,24 @@ int ko_run(const struct ko_scenario *scenario)
 			die("start");
 		start_slot(s, p);
 	}
+	if (pipe(pump_cmd) == 0 && pipe(pump_ack) == 0) {
+		pump_pid = fork();
+		if (pump_pid == 0) {
+			join_cgroup();
+			pump_loop();
+		}
+	}
+	flush_memcg_stats();
 	write_file("/proc/sys/vm/stat_refresh", "1");
 	ctr_take(&ctr_prev);
 	int rc = 0;
 	for (int i = 0; i < sc->nsteps && rc == 0; i++)
 		rc = run_step(&sc->steps[i]);
 	kill_all();
+	if (pump_pid > 0) {
+		kill(pump_pid, SIGKILL);
+		waitpid(pump_pid, NULL, 0);
+	}
 	swap_off_all();
 	rmdir(cgroup_dir);
 	if (rc == 0)
