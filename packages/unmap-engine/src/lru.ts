@@ -215,6 +215,16 @@ export function lruAdd(k: Kernel, f: Folio): void {
   folioSetLru(f);
 }
 
+/**
+ * Link `f` (with PG_lru set) right before `anchor` on anchor's list, on its younger side:
+ * lru_add_split_folio's list_add_tail(&new_folio->lru, &folio->lru) (mm/huge_memory.c, 7.2.13).
+ */
+export function lruAddBefore(k: Kernel, anchor: Folio, f: Folio): void {
+  folioSetLru(f);
+  const lru = listIdOf(anchor);
+  linkBetween(k, lru, f, prevOf(anchor), anchor.head + 1);
+}
+
 /** Link `f` (with PG_lru set) right after `anchor` on anchor's list (split: a new folio beside the old one). */
 export function lruAddAfter(k: Kernel, anchor: Folio, f: Folio): void {
   folioSetLru(f);

@@ -68,7 +68,7 @@ import { EAGAIN, EBUSY, MM_ANONPAGES, PAGE_SIZE, VM_LOCKED } from './consts.js';
 import { freeSwapCache } from './fault.js';
 import { putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
-import { lruAddAfter, lruNeighbours, lruRelink, onLru, lruAdd } from './lru.js';
+import { lruAddBefore, lruNeighbours, lruRelink, onLru, lruAdd } from './lru.js';
 import { mkPte, mkZeroPte, mkwrite } from './pte-util.js';
 import { folioMappedRaw, walkFor } from './ttu.js';
 import type { Vma } from './vma.js';
@@ -332,7 +332,6 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
     const first = head.fa[head.fb + F_SWAP]! & ((1 << 26) - 1);
     for (let i = 1; i < news.length; i++) swapCacheSetAt(si, first + i, head.head + i);
   }
-  let anchor = head;
   for (let i = 1; i < news.length; i++) {
     const nf = news[i]!;
     mm.aux[nf.head] = perRef + 1;
@@ -340,8 +339,9 @@ export function splitFolio(k: Kernel, folio: Folio, list: Folio[] | null, lockAt
       mm.aux[nf.head] = mm.aux[nf.head]! + 1;
       list.push(nf);
     } else if (wasLru) {
-      lruAddAfter(k, anchor, nf);
-      anchor = nf;
+      // lru_add_split_folio: list_add_tail(&new_folio->lru, &folio->lru) — each just younger than the head,
+      // so reclaim, from the old end, meets the head, then the last page, …, then page 1.
+      lruAddBefore(k, head, nf);
     } else {
       lruAdd(k, nf);
     }
