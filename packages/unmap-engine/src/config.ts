@@ -146,7 +146,8 @@ export function resolveConfig(c: EngineConfig = {}): ResolvedConfig {
   if (!ARCH_NAMES.includes(arch)) bad(`arch ${String(arch)} is not one of ${ARCH_NAMES.join(', ')}`, { arch });
   const policy = c.policy ?? 'mainline';
   if (!POLICIES.includes(policy)) bad(`policy ${String(policy)} is not one of ${POLICIES.join(', ')}`, { policy });
-  const mapcountMode = c.mapcountMode ?? 'legacy';
+  // the default is what 7.2.13 runs: TRANSPARENT_HUGEPAGE selects MM_ID, PAGE_MAPCOUNT stays on (Debian's config)
+  const mapcountMode = c.mapcountMode ?? 'page_mapcount_mm_id';
   if (mapcountMode !== 'legacy' && mapcountMode !== 'mm_id' && mapcountMode !== 'page_mapcount_mm_id') {
     bad(`mapcountMode ${String(mapcountMode)} must be 'legacy', 'mm_id' or 'page_mapcount_mm_id'`);
   }

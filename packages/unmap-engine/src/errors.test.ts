@@ -137,7 +137,8 @@ describe('config validation', () => {
 
   it('defaults', () => {
     const e = new Engine();
-    expect(e.config).toMatchObject({ arch: 'arm64-contpte', policy: 'mainline', mapcountMode: 'legacy', memory: 64 * 1024 * 1024, swap: 64 * 1024 * 1024, swapSynchronousIo: true });
+    // mapcounts as 7.2.13 keeps them: per-page counts and MM_ID (THP selects MM_ID; PAGE_MAPCOUNT=y)
+    expect(e.config).toMatchObject({ arch: 'arm64-contpte', policy: 'mainline', mapcountMode: 'page_mapcount_mm_id', memory: 64 * 1024 * 1024, swap: 64 * 1024 * 1024, swapSynchronousIo: true });
     expect(Object.values(e.config.mthp).every((v) => v === 'never')).toBe(true);
   });
 });

@@ -425,7 +425,7 @@ describe('the state dump', () => {
     const d = e.dump();
     expect(Object.keys(d)).toEqual(['schema', 'config', 'processes', 'folios', 'swap', 'stats', 'ledger', 'invariants']);
     expect(d.schema).toBe('foliolab.state/v1');
-    expect(d.config).toMatchObject({ arch: 'arm64-contpte', policy: 'batched', mapcountMode: 'legacy' });
+    expect(d.config).toMatchObject({ arch: 'arm64-contpte', policy: 'batched', mapcountMode: 'page_mapcount_mm_id' });
     expect(proc(d, pid)).toMatchObject({ pid, name: `p${pid}`, parent: null, exited: false, hasPinned: false, onMmlist: false });
     expect(proc(d, pid).vmas[0]).toEqual({ start: '0x40000000', end: '0x40040000', pgoff: 0x40000, flags: ['read', 'write', 'mayread', 'maywrite', 'anon', 'private'], anonVma: 1 });
     expect(d.folios[0]).toMatchObject({ order: 4, entireMapcount: 0, pincount: 0, swap: null, deferredSplit: false, partiallyMapped: false });

@@ -87,8 +87,9 @@ describe('§7.2 / §7.3 MADV_PAGEOUT of an exclusive 64K folio', () => {
 });
 
 describe('§8 worked example: the try_to_unmap page-table events of a valid-CONT 64K block', () => {
-  function ttuCosts(policy: 'mainline' | 'batched') {
-    const { e, pid } = faulted(policy);
+  // §8 predates MM_ID: its lock counts are the legacy mapcount's (no folio_lock_large_mapcount)
+  function ttuCosts(policy: 'mainline' | 'batched', mapcountMode: 'legacy' | 'page_mapcount_mm_id' = 'legacy') {
+    const { e, pid } = faulted(policy, { mapcountMode });
     const k = e.kernel;
     const f = kfolio(e, pid, A);
     folioTrylock(f);
@@ -98,6 +99,11 @@ describe('§8 worked example: the try_to_unmap page-table events of a valid-CONT
     folioUnlock(f);
     return c;
   }
+  it('7.2.13 (MM_ID on): the batched rmap removal also takes the folio\'s large-mapcount bit lock once (mm/rmap.c __folio_remove_rmap → folio_lock_large_mapcount)', () => {
+    const legacy = ttuCosts('batched', 'legacy');
+    const mmid = ttuCosts('batched', 'page_mapcount_mm_id');
+    expect([mmid.LOCK, mmid.UNLOCK]).toEqual([legacy.LOCK! + 1, legacy.UNLOCK! + 1]);
+  });
   it('one-by-one (mainline): 3G + 62 reads + 16 set_pte_at reads, 32 XCHG, 32 WRITE, 32 TLBI, 17 DSB_ISHST, 17 pvmw calls (G = 3)', () => {
     const c = ttuCosts('mainline');
     // [I] set_pte_at = set_ptes(…, 1) reads the old entry first: +1 read per swap PTE over the §8 table.
