@@ -1,4 +1,4 @@
-import { VM, RS } from './stats.js';
+import { MTHP, VM, RS } from './stats.js';
 import {
   F_LARGE_MAPCOUNT,
   F_PINCOUNT,
@@ -22,6 +22,7 @@ import { tryToUnmapFlush, tryToUnmapFlushDirty } from '@foliolab/pagetable-arm64
 import { folioOnDeferredList } from '@foliolab/rmap';
 import {
   __swapCacheDelFolioUnchecked,
+  ENOMEM,
   countSwpoutFallback,
   folioAllocSwapUnchecked,
   folioFreeSwap,
@@ -172,6 +173,17 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult, ig
   return ret;
 }
 
+/**
+ * folio_alloc_swap(folio) (7.2.13 mm/swapfile.c) of a folio shrinkOne checked
+ * (locked, uptodate, swap-backed, not in the swap cache): nonzero when no slot
+ * was found — always without a swap device (swap_alloc_fast and
+ * swap_alloc_slow find no device), which MADV_PAGEOUT's reclaim_pages reaches
+ * since it does not go through get_scan_count.
+ */
+function allocSwap(si: Kernel['si'], f: Folio): number {
+  return si === null ? -ENOMEM : folioAllocSwapUnchecked(si, f);
+}
+
 type Outcome = { kind: 'free' | 'activate' | 'keepLocked' | 'keep'; nr: number; folio: Folio };
 
 /** shrinkOne's result, reused (no object per folio): read by shrinkFolioList before the next shrinkOne. */
@@ -202,8 +214,6 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
   }
   const anon = true;
   if (anon && hasFlag(k, f, FLAG.swapbacked.mask) && !inSwapcache(k, f)) {
-    // [I] No swap device: the kernel would not scan anon folios at all (get_scan_count); activate, do not split.
-    if (si === null) return outcome('activate', nrPages, f);
     if (maybePinned(k, f)) {
       k.stats.addReclaim(RS.nr_pinned_keep, nrPages);
       return outcome('keepLocked', nrPages, f);
@@ -215,13 +225,14 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
         f = k.memmap.folioAt(f.head);
       }
     }
-    if (folioAllocSwapUnchecked(si, f) !== 0) { // locked, uptodate, swap-backed, not in the swap cache (checked above)
+    if (allocSwap(si, f) !== 0) {
       if (f.order === 0) return outcome('activate', 1, f);
       const order = f.order;
       if (splitFolio(k, f, list) !== 0) return outcome('activate', nrPages, f);
       f = k.memmap.folioAt(f.head);
-      countSwpoutFallback(si, order);
-      if (folioAllocSwapUnchecked(si, f) !== 0) return outcome('activate', 1, f);
+      if (si !== null) countSwpoutFallback(si, order);
+      else k.stats.mthpCount(order, MTHP.swpout_fallback);
+      if (allocSwap(si, f) !== 0) return outcome('activate', 1, f);
     }
     k.ledger.charge(EV.FLAG_LOAD);
     if (!hasFlag(k, f, FLAG.dirty.mask)) folioSetDirty(f);

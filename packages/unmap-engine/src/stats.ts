@@ -44,8 +44,12 @@ export const RECLAIM_STATS = [
 ] as const;
 export type ReclaimStat = (typeof RECLAIM_STATS)[number];
 
-/** Per-order mTHP stats the engine counts. */
-export const MTHP_EVENTS = ['anon_fault_alloc', 'anon_fault_fallback', 'swpin_fallback', 'split', 'split_failed'] as const;
+/**
+ * Per-order mTHP stats the engine counts. `swpout_fallback` here is only the
+ * fallback of a reclaim without a swap device (reclaim.ts); the swap package
+ * counts the others, and the dump adds the two.
+ */
+export const MTHP_EVENTS = ['anon_fault_alloc', 'anon_fault_fallback', 'swpin_fallback', 'split', 'split_failed', 'swpout_fallback'] as const;
 export type MthpEvent = (typeof MTHP_EVENTS)[number];
 
 const NR_ORDERS = 10;
