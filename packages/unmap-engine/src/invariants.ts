@@ -165,7 +165,8 @@ export function checkInvariants(k: Kernel): InvariantReport {
     if (ref !== expected) {
       add('refcount-exact', `folio ${f.head}`, `refcount ${ref}, expected ${expected} (PTEs ${c?.ptes ?? 0}, swap cache ${swapcache ? f.nr : 0}, gets ${g}, pins ${pinCount})`);
     }
-    if ((w & FLAG.lru.mask) === 0) add('lru', `folio ${f.head}`, 'a live folio is not on the LRU');
+    // memory_failure's delete_from_lru_cache keeps a poisoned page off the LRU (7.2.13 mm/memory-failure.c me_swapcache_dirty)
+    if ((w & FLAG.lru.mask) === 0 && (w & FLAG.hwpoison.mask) === 0) add('lru', `folio ${f.head}`, 'a live folio is not on the LRU');
     if ((w & FLAG.locked.mask) !== 0) add('locked-at-rest', `folio ${f.head}`, 'folio left locked');
     if (swapcache && k.si !== null) {
       const e = f.fa[f.fb + F_SWAP]! as SwpEntry;

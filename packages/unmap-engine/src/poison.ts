@@ -3,6 +3,8 @@ import {
   FLAG,
   type Folio,
   folioSetHasHwpoisoned,
+  folioClearDirty,
+  folioClearUptodate,
   folioSetReferenced,
   folioTrylock,
   folioUnlock,
@@ -12,8 +14,10 @@ import { EV } from '@foliolab/ledger';
 import { ptePfn, softleafIsSwap } from '@foliolab/pagetable-arm64-contpte';
 import { PVMW_SYNC, pageVmaMappedWalk, pageVmaMappedWalkDone } from '@foliolab/pvmw';
 import { rmapWalkAnon, type RmapVma, type RmapWalkControl } from '@foliolab/rmap';
+import { swapCacheDelFolio } from '@foliolab/swap';
 import { PAGE_SIZE, TTU_HWPOISON, TTU_IGNORE_MLOCK, TTU_SYNC } from './consts.js';
 import { handleMmFault } from './fault.js';
+import { gupTouch } from './gup.js';
 import { putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { lruRemoveOnFree } from './lru.js';
@@ -33,8 +37,8 @@ import { vmaLookup, type Vma } from './vma.js';
  * split leaves the folio alone, MF_IGNORED), then hwpoison_user_mappings:
  * try_to_unmap(TTU_IGNORE_MLOCK | TTU_SYNC | TTU_HWPOISON), where a
  * swap-cache folio keeps its swap entries ("keeping poisoned page in swap
- * cache": TTU_HWPOISON dropped). An unmapped poisoned page not in the swap
- * cache leaves the LRU and is freed (taken offline by the buddy free).
+ * cache": TTU_HWPOISON dropped), then identify_page_state's action for the
+ * unmapped page (pageAction: me_swapcache_clean / _dirty, me_pagecache_clean).
  *
  * Options beyond the kernel: `ttuHwpoison: true` keeps TTU_HWPOISON even for
  * a swap-cache folio and `split: false` skips the split — together they give
@@ -80,14 +84,17 @@ export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'r
   const t = p.pt.pteTableOf(addr)!;
   const i = pteIdx(addr);
   // get_user_pages_fast: GUP-fast takes a present page and sets PG_referenced (gup_fast_pte_range); the slow
-  // path faults a swapped-out page in (FOLL_GET, no FOLL_WRITE: a read fault). [I] Its FOLL_TOUCH
-  // folio_mark_accessed is not modelled here: the page is unmapped again before anything observes it.
+  // path faults a swapped-out page in (FOLL_GET, no FOLL_WRITE: a read fault), then follow_page_pte's
+  // FOLL_TOUCH (7.2.13 mm/gup.c:gup_fast_fallback adds it for the slow path) marks the folio accessed. A large
+  // folio keeps that PG_referenced on every page through the split below (recorded:
+  // oracle-poison-swapped-large).
   const gupFast = !softleafIsSwap(t.lo[i]!, t.hi[i]!);
   if (!gupFast) handleMmFault(k, p, vmaLookup(p, addr)!, addr, 0);
   const pfn = ptePfn(t.lo[i]!, t.hi[i]!);
   const mm = k.memmap;
   let folio = k.folioOf(pfn);
   if (gupFast) folioSetReferenced(folio);
+  else gupTouch(k, t, i, folio, false);
   if (testSetPageHWPoison(mm, pfn)) return 'already';
   // get_hwpoison_page(): memory_failure holds a reference throughout.
   k.ledger.charge(EV.ATOMIC_REF);
@@ -116,13 +123,48 @@ export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'r
     tryToUnmap(k, folio, ttu);
     folioUnlock(folio);
   }
-  if (!folioMappedRaw(k, folio) && !swapcache) {
-    // me_pagecache_clean → delete_from_lru_cache: off the LRU, the page is then freed (offline).
-    if (lruRemoveOnFree(k, folio)) {
-      mm.flags[folio.head] = (mm.flags[folio.head]! & ~(FLAG.lru.mask | FLAG.active.mask)) >>> 0;
-      k.ledger.charge(EV.ATOMIC_RMW);
-    }
+  if (!folioMappedRaw(k, folio)) {
+    if (folio.order === 0) pageAction(k, folio);
+    else if (!swapcache) deleteFromLruCache(k, folio); // `split: false` only: a large folio, beyond the kernel
   }
   putFolioRefs(k, folio, 1);
   return 'recovered';
+}
+
+/**
+ * identify_page_state → page_action (7.2.13 mm/memory-failure.c) for an
+ * unmapped order-0 anon folio: the first error_states row its flags match.
+ * In the swap cache (sc): me_swapcache_dirty clears PG_dirty and PG_uptodate
+ * and takes it off the LRU, keeping it in the swap cache (a later fault there
+ * gets VM_FAULT_HWPOISON, not modelled); me_swapcache_clean deletes it from
+ * the swap cache (swap_cache_del_folio: the slots keep their counts, a later
+ * fault reads them again) and takes it off the LRU. Otherwise
+ * me_pagecache_clean / _dirty: only delete_from_lru_cache for an anon folio.
+ * The engine then frees a folio whose last reference memory_failure's was,
+ * where the kernel keeps that reference on the poisoned page.
+ */
+function pageAction(k: Kernel, folio: Folio): void {
+  const mm = k.memmap;
+  const sc = FLAG.swapcache.mask | FLAG.swapbacked.mask;
+  const w = mm.flags[folio.head]!;
+  if ((w & sc) === sc && k.si !== null) {
+    if ((w & FLAG.dirty.mask) !== 0) {
+      folioClearDirty(folio);
+      folioClearUptodate(folio);
+    } else {
+      folioTrylock(folio);
+      swapCacheDelFolio(k.si, folio);
+      folioUnlock(folio);
+    }
+  }
+  deleteFromLruCache(k, folio);
+}
+
+/** delete_from_lru_cache(): off the LRU with PG_active and PG_unevictable cleared (the isolation reference dropped again). */
+function deleteFromLruCache(k: Kernel, folio: Folio): void {
+  const mm = k.memmap;
+  if (lruRemoveOnFree(k, folio)) {
+    mm.flags[folio.head] = (mm.flags[folio.head]! & ~(FLAG.lru.mask | FLAG.active.mask | FLAG.unevictable.mask)) >>> 0;
+    k.ledger.charge(EV.ATOMIC_RMW);
+  }
 }
