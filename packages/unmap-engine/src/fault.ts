@@ -379,7 +379,8 @@ function wpPageCopy(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number, addr: 
   if (old !== null) {
     folioRemoveRmapPtes(folioSubrange(old, oldPfn - old.head, 1), vma);
     // __folio_remove_rmap → munlock_vma_folio (7.2.13 mm/rmap.c, mm/internal.h): leaving a VM_LOCKED VMA munlocks
-    // the old folio (its mlock_count drops to 0 unless another locked VMA maps it; [I] the model keeps no count).
+    // the old folio: munlock_folio drops one mlock_count, and the folio stays mlocked while another locked VMA
+    // counted it (folio-ops.ts munlockFolio).
     if ((vma.flags & VM_LOCKED) !== 0 && (k.memmap.flags[old.head]! & FLAG.mlocked.mask) !== 0) munlockFolio(k, old);
   }
   l.unlock(t.ptl);

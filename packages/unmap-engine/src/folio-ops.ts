@@ -55,39 +55,71 @@ export function fixupDroppable(f: Folio, vma: Vma): void {
 
 /**
  * folio_add_lru_vma(folio, vma): in a VM_LOCKED VMA mlock_new_folio (PG_mlocked;
- * the drained __mlock_new_folio puts it on the unevictable list), else
- * folio_add_lru. Both drained at once: lru_add does the evictable check.
+ * the drained __mlock_new_folio puts it on the unevictable list with
+ * mlock_count 1), else folio_add_lru. Both drained at once: lru_add does the
+ * evictable check.
  */
 export function folioAddLruVma(k: Kernel, f: Folio, vma: Vma): void {
-  if ((vma.flags & VM_LOCKED) !== 0 && !folioTestSetMlocked(f)) k.stats.count(VM.unevictable_pgmlocked, f.nr);
+  const locked = (vma.flags & VM_LOCKED) !== 0;
+  if (locked && !folioTestSetMlocked(f)) k.stats.count(VM.unevictable_pgmlocked, f.nr);
   lruAdd(k, f);
+  if (locked) k.mlockCount.set(f.head, 1);
 }
+
+/*
+ * mlock_count (7.2.13 mm/mlock.c): how many mlocks of VM_LOCKED mappings a
+ * folio on the unevictable list has seen, so that it stays locked until the
+ * last of them is undone. It can undercount — lru_add (a putback after
+ * reclaim isolated the folio) and a split's new folios start from 0, and an
+ * mlock of an isolated folio is not counted — and then the first munlock
+ * unlocks the folio ("reclaim will fix it if not").
+ *
+ * The mlock batch is drained at once. For a small folio the kernel drains it
+ * last in lru_add_drain (7.2.13 mm/swap.c: lru_add_drain_cpu, then
+ * mlock_drain_local; mlock_folio drains at once only a large folio,
+ * folio_may_be_lru_cached), which the oracle's drain before each observation
+ * also does; the model applies each (un)mlock when it happens.
+ */
 
 /**
  * mlock_folio() + the drained __mlock_folio() (7.2.13 mm/mlock.c): PG_mlocked
  * (count UNEVICTABLE_PGMLOCKED on the first); a folio on the LRU moves to the
- * unevictable list, losing PG_active. A folio off the LRU (isolated) keeps
- * its list flags until it is put back (lru_add makes it unevictable then).
- * [I] No mlock_count: a folio is unlocked by the first munlock that reaches it.
- * [I] The drain is immediate; for a small folio the kernel drains the mlock
- * batch after the other LRU batches (lru_add_drain), see mlock.ts.
+ * unevictable list, losing PG_active, with mlock_count 1, or, already there,
+ * counts one more mlock. A folio off the LRU (isolated) keeps its list flags
+ * and count until it is put back (lru_add makes it unevictable then).
  */
 export function mlockFolio(k: Kernel, f: Folio): void {
   if (!folioTestSetMlocked(f)) k.stats.count(VM.unevictable_pgmlocked, f.nr);
   const w = f.mm.flags[f.head]!;
-  if ((w & FLAG.lru.mask) === 0 || (w & FLAG.unevictable.mask) !== 0) return;
+  if ((w & FLAG.lru.mask) === 0) return;
+  if ((w & FLAG.unevictable.mask) !== 0) {
+    k.mlockCount.set(f.head, (k.mlockCount.get(f.head) ?? 0) + 1);
+    return;
+  }
   lruvecDelFolio(k, f);
   if ((w & FLAG.active.mask) !== 0) folioClearActive(f);
   folioSetUnevictable(f);
+  k.mlockCount.set(f.head, 1);
   lruvecAddFolio(k, f);
 }
 
 /**
- * munlock_folio() + the drained __munlock_folio() (7.2.13 mm/mlock.c): clear
- * PG_mlocked (UNEVICTABLE_PGMUNLOCKED); a folio on the unevictable list goes
- * back to the head of its evictable list. Off the LRU, lru_add does it at putback.
+ * munlock_folio() + the drained __munlock_folio() (7.2.13 mm/mlock.c): a
+ * folio on the unevictable list drops one mlock_count and stays locked while
+ * any is left; otherwise PG_mlocked is cleared (UNEVICTABLE_PGMUNLOCKED) and
+ * a folio on the unevictable list goes back to the head of its evictable
+ * list. Off the LRU, lru_add does that at putback.
  */
 export function munlockFolio(k: Kernel, f: Folio): void {
+  const w0 = f.mm.flags[f.head]!;
+  if ((w0 & FLAG.lru.mask) !== 0 && (w0 & FLAG.unevictable.mask) !== 0) {
+    const left = Math.max(0, (k.mlockCount.get(f.head) ?? 0) - 1);
+    if (left > 0) {
+      k.mlockCount.set(f.head, left);
+      return;
+    }
+    k.mlockCount.delete(f.head);
+  }
   if (folioTestClearMlocked(f)) k.stats.count(VM.unevictable_pgmunlocked, f.nr);
   const w = f.mm.flags[f.head]!;
   if ((w & FLAG.lru.mask) === 0 || (w & FLAG.unevictable.mask) === 0) return;
@@ -113,6 +145,7 @@ export function freeFolioFinal(k: Kernel, f: Folio, unmappedChecked = false): vo
     if ((w & FLAG.unevictable.mask) !== 0) __folioClearFlag(f, FLAG.unevictable);
   }
   if ((w & FLAG.mlocked.mask) !== 0) __folioClearMlocked(f);
+  k.mlockCount.delete(f.head);
   if ((w & FLAG.locked.mask) !== 0) __folioClearFlag(f, FLAG.locked);
   // reclaim has already established "unmapped, refcount frozen to 0": skip rmap's re-validation
   if (unmappedChecked) rmapFreeFolioUnchecked(f);

@@ -69,6 +69,13 @@ export class Kernel {
   needAfter = 0;
   /** The scenario memcg's lruvec: the five LRU lists (links live in the folios' F_SPARE0/1) and reclaim's state. */
   readonly lruvec = new Lruvec();
+  /**
+   * folio->mlock_count of the folios on the unevictable list, by head PFN
+   * (absent = 0; folio-ops.ts). The kernel keeps it where the list links
+   * would be (the unevictable list is never linked); the model links that
+   * list, so the count lives here, dropped when the folio is freed.
+   */
+  readonly mlockCount = new Map<number, number>();
   /** Public operations run so far (limits.maxSteps). */
   steps = 0;
   /** The deferred split shrinker's nr_deferred for the scenario's memcg and node (split.ts shrinkDeferredSplit). */

@@ -29,9 +29,11 @@ import { VM } from './stats.js';
  * the list it is on, so lruvec_del_folio never depends on flags changed since.
  * The per-CPU folio batches are drained at once (their +1 reference and their
  * delay are never observable between operations; where the order of two
- * drains matters, the caller says so). [I] The kernel does not link
- * unevictable folios (mlock_count overlays the list head); the model links
- * them on their own list, which nothing scans.
+ * drains matters, the caller says so). The kernel does not link
+ * unevictable folios (7.2.13 include/linux/mm_inline.h:lruvec_add_folio:
+ * `if (lru != LRU_UNEVICTABLE) list_add`, and mlock_count overlays the list
+ * head); the model links them on their own list, which nothing scans (the
+ * order is never observable), and keeps mlock_count in Kernel.mlockCount.
  *
  * Links are intrusive: prev/next as PFN + 1 (0 = none) in the folio's
  * F_SPARE0/F_SPARE1 fields, the list number + 1 packed above the prev link
@@ -210,6 +212,7 @@ export function lruAdd(k: Kernel, f: Folio): void {
   } else {
     if ((w & FLAG.active.mask) !== 0) folioClearActive(f);
     if ((w & FLAG.unevictable.mask) === 0) folioSetUnevictable(f);
+    k.mlockCount.delete(f.head); // mlock_count = 0: "underestimate, let page reclaim fix it" (7.2.13 mm/swap.c lru_add)
   }
   lruvecAddFolio(k, f);
   folioSetLru(f);
