@@ -101,6 +101,7 @@ export function doFork(k: Kernel, parent: Proc, child: Proc): void {
     if ((v.flags & VM_DONTCOPY) !== 0) continue;
     const flags = v.flags & ~(VM_LOCKED | VM_UFFD_WP);
     const c = new Vma(child, v.vmStart, v.vmEnd, v.vmPgoff, flags);
+    c.swapRaInfo = v.swapRaInfo;
     vmaInsert(child, c);
     if ((v.flags & VM_WIPEONFORK) !== 0) continue;
     anonVmaFork(k, c, v);

@@ -138,6 +138,7 @@ function copyVma(p: Proc, old: Vma, from: number, to: number, newLen: number): V
   const merged = vmaMergeNewRange(p, to, to + newLen, pgoff, old, old.anonVma, old);
   if (merged !== null) return merged;
   const nv = new Vma(p, to, to + newLen, pgoff, old.flags, old.anonVma, old.uffdAsync, old.uffdUnpopulated);
+  nv.swapRaInfo = old.swapRaInfo;
   anonVmaClone(nv, old);
   vmaInsert(p, nv);
   return nv;

@@ -26,6 +26,7 @@ export const VM_EVENTS = [
   'cow_fault',
   'wp_reuse',
   'swap_ra',
+  'swap_ra_hit',
 ] as const;
 export type VmEvent = (typeof VM_EVENTS)[number];
 

@@ -5,8 +5,10 @@ import {
   __folioSetLocked,
   __folioSetSwapbacked,
   folioSubrange,
+  folioSetReclaim,
   folioSubrangeAll,
   folioTestAnon,
+  folioTestClearReclaim,
   folioTrylock,
   folioUnlock,
   type Folio,
@@ -22,6 +24,7 @@ import {
   pteSwpExclusive,
   pteSwpUffdWp,
   setPtes,
+  softleafIsSwap,
   softleafOffset,
   softleafType,
   type PteTable,
@@ -41,7 +44,7 @@ import {
 } from '@foliolab/swap';
 import { MM_ANONPAGES, MM_SWAPENTS, PAGE_SIZE, PMD_SIZE, VM_LOCKED, VM_WRITE } from './consts.js';
 import { uffdArmed, reserveAllows } from './fault.js';
-import { allocAnonFolio } from './folio-ops.js';
+import { allocAnonFolio, putFolioRefs } from './folio-ops.js';
 import type { Kernel } from './kernel.js';
 import { lruAdd } from './lru.js';
 import { mkPte, pmdAddrEnd, pteIdx, mkwrite, swapPteInto } from './pte-util.js';
@@ -149,10 +152,9 @@ function allocSwapFolio(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr: 
 }
 
 /**
- * swapin_folio() / the order-0 swapin_readahead: a fresh locked swap-backed
+ * swapin_folio() / swap_cache_read_folio(): a fresh locked swap-backed
  * folio joins the swap cache at `first`, goes on the LRU and is read
- * (swap_read_folio unlocks it). [I] swapin_readahead reads only the faulting
- * slot (no readahead window).
+ * (swap_read_folio unlocks it).
  */
 function swapinFolio(k: Kernel, si: SwapDevice, folio: Folio, first: number): void {
   __folioSetLocked(folio);
@@ -161,6 +163,128 @@ function swapinFolio(k: Kernel, si: SwapDevice, folio: Folio, first: number): vo
   if (r.err !== 0) throw new FoliolabError('EINVARIANT', `swapin_folio: swap_cache_add_folio failed (${r.err}) at offset ${first}`);
   lruAdd(k, folio);
   if (swapReadFolio(si, folio) !== 0) throw new FoliolabError('EIO', `swap_read_folio: mixed zeromap in folio at offset ${first} (SIGBUS)`);
+}
+
+/*
+ * Swap readahead on a device without SWP_SYNCHRONOUS_IO (7.2.13
+ * mm/swap_state.c swapin_readahead). A non-rotational device (the oracle's
+ * loop device over ramfs has no rotational backing device,
+ * drivers/block/loop.c loop_update_limits) leaves nr_rotate_swap 0, so
+ * swap_use_vma_readahead() holds and swap_vma_readahead reads, besides the
+ * faulting slot, the swap PTEs of a window around the fault address. The
+ * window (swap_vma_ra_win → __swapin_nr_pages) grows with the readahead hits
+ * the VMA has seen since its last swap fault, starting from 4 hits (so the
+ * first fault of a VMA reads a window of 8); page_cluster is 3 (swap_setup:
+ * more than 16M of RAM). Readahead folios get PG_readahead (= PG_reclaim)
+ * and count swap_ra; a fault that finds one in the swap cache
+ * (swap_update_readahead) clears it, counts swap_ra_hit and one hit. Swap-in
+ * of a large folio (zram) bypasses readahead (swapin_sync).
+ */
+
+const SWAP_RA_WIN_SHIFT = 6; // PAGE_SHIFT / 2
+const SWAP_RA_HITS_MASK = (1 << SWAP_RA_WIN_SHIFT) - 1;
+const SWAP_RA_HITS_MAX = SWAP_RA_HITS_MASK;
+const PAGE_CLUSTER = 3;
+const SWAP_RA_ORDER_CEILING = 5;
+
+/** GET_SWAP_RA_VAL(vma): the saved value, or 4 (hits) before the first swap fault. */
+function getSwapRaVal(vma: Vma): number {
+  return vma.swapRaInfo !== 0 ? vma.swapRaInfo : 4;
+}
+
+/** SWAP_RA_VAL(addr, win, hits); addresses stay below 2^53, so arithmetic instead of bit operations. */
+function swapRaVal(addr: number, win: number, hits: number): number {
+  return addr - (addr % PAGE_SIZE) + ((win << SWAP_RA_WIN_SHIFT) & (PAGE_SIZE - 1 - SWAP_RA_HITS_MASK)) + (hits & SWAP_RA_HITS_MASK);
+}
+
+/** __swapin_nr_pages(prev_offset, offset, hits, max_pages, prev_win). */
+function swapinNrPages(prevOffset: number, offset: number, hits: number, maxPages: number, prevWin: number): number {
+  let pages = hits + 2;
+  if (pages === 2) {
+    if (offset !== prevOffset + 1 && offset !== prevOffset - 1) pages = 1;
+  } else {
+    let roundup = 4;
+    while (roundup < pages) roundup <<= 1;
+    pages = roundup;
+  }
+  if (pages > maxPages) pages = maxPages;
+  const lastRa = Math.floor(prevWin / 2);
+  if (pages < lastRa) pages = lastRa;
+  return pages;
+}
+
+/** The window swap_vma_ra_win last chose: [raStart, raEnd). */
+let raStart = 0;
+let raEnd = 0;
+
+/** swap_vma_ra_win(vmf, &start, &end): the window size, saved in the VMA with the fault address and 0 hits. */
+function swapVmaRaWin(vma: Vma, faddr: number): number {
+  const maxWin = 1 << Math.min(PAGE_CLUSTER, SWAP_RA_ORDER_CEILING);
+  const raVal = getSwapRaVal(vma);
+  const prevFaddr = raVal - (raVal % PAGE_SIZE);
+  const prevWin = Math.floor((raVal % PAGE_SIZE) / (1 << SWAP_RA_WIN_SHIFT));
+  const hits = raVal % (1 << SWAP_RA_WIN_SHIFT);
+  const win = swapinNrPages(prevFaddr / PAGE_SIZE, faddr / PAGE_SIZE, hits, maxWin, prevWin);
+  vma.swapRaInfo = swapRaVal(faddr, win, 0);
+  if (win === 1) return 1;
+  let left: number;
+  if (faddr === prevFaddr + PAGE_SIZE) left = faddr;
+  else if (prevFaddr === faddr + PAGE_SIZE) left = faddr - win * PAGE_SIZE + PAGE_SIZE;
+  else left = faddr - Math.floor((win - 1) / 2) * PAGE_SIZE;
+  const right = left + win * PAGE_SIZE;
+  if (left < 0) left = 0;
+  const pmdStart = faddr - (faddr % PMD_SIZE);
+  raStart = Math.max(left, vma.vmStart, pmdStart);
+  raEnd = Math.min(right, vma.vmEnd, pmdStart + PMD_SIZE);
+  return win;
+}
+
+/**
+ * swap_vma_readahead(entry, …, vmf): every swap PTE of the window that is not
+ * in the swap cache yet is read into it (swap_cache_read_folio), the others
+ * with PG_readahead and swap_ra; then the faulting slot's folio, which is
+ * returned with the reference the caller drops later (as swapinFolio's).
+ */
+function swapVmaReadahead(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr: number, off: number): Folio {
+  let target: Folio | null = null;
+  if (swapVmaRaWin(vma, addr) > 1) {
+    for (let a = raStart; a < raEnd; a += PAGE_SIZE) {
+      ptepGet(t, pteIdx(a), cur);
+      if (!softleafIsSwap(cur.lo, cur.hi) || softleafType(cur.lo, cur.hi) !== si.type) continue;
+      const o = softleafOffset(cur.lo, cur.hi);
+      const cached = swapCacheGetFolio(si, swpEntry(si.type, o));
+      if (cached !== null) {
+        putFolioRefs(k, cached, 1);
+        continue;
+      }
+      const f = allocAnonFolio(k, 0, false);
+      if (f === null) continue;
+      swapinFolio(k, si, f, o);
+      if (a === addr) {
+        target = f;
+        continue;
+      }
+      folioSetReclaim(f); // PG_readahead
+      k.stats.count(VM.swap_ra);
+      putFolioRefs(k, f, 1);
+    }
+  }
+  if (target !== null) return target;
+  const f = allocOrder0(k, addr);
+  swapinFolio(k, si, f, off);
+  return f;
+}
+
+/** swap_update_readahead(folio, vma, addr): a swap-cache hit; a readahead folio counts a hit for the VMA's next window. */
+function swapUpdateReadahead(k: Kernel, folio: Folio, vma: Vma, addr: number): void {
+  if (folio.order > 0) return;
+  const readahead = folioTestClearReclaim(folio); // folio_test_clear_readahead
+  const raVal = getSwapRaVal(vma);
+  const win = Math.floor((raVal % PAGE_SIZE) / (1 << SWAP_RA_WIN_SHIFT));
+  let hits = raVal % (1 << SWAP_RA_WIN_SHIFT);
+  if (readahead) hits = Math.min(hits + 1, SWAP_RA_HITS_MAX);
+  vma.swapRaInfo = swapRaVal(addr, win, hits);
+  if (readahead) k.stats.count(VM.swap_ra_hit);
 }
 
 /**
@@ -182,11 +306,14 @@ export function doSwapPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number,
   if (si === null || softleafType(orig.lo, orig.hi) !== si.type) throw new FoliolabError('EINVARIANT', `do_swap_page: swap PTE at 0x${addr.toString(16)} names no swap device`);
   const off = softleafOffset(orig.lo, orig.hi);
   let folio = swapCacheGetFolio(si, swpEntry(si.type, off));
-  if (folio === null) {
+  if (folio !== null) swapUpdateReadahead(k, folio, vma, addr);
+  else {
     k.stats.count(VM.pgmajfault);
-    const { folio: f, first } = k.config.swapSynchronousIo ? allocSwapFolio(k, si, vma, t, addr, off) : { folio: allocOrder0(k, addr), first: off };
-    swapinFolio(k, si, f, first);
-    folio = f;
+    if (k.config.swapSynchronousIo) {
+      const { folio: f, first } = allocSwapFolio(k, si, vma, t, addr, off);
+      swapinFolio(k, si, f, first);
+      folio = f;
+    } else folio = swapVmaReadahead(k, si, vma, t, addr, off);
   }
   folioTrylock(folio);
   l.lock(t.ptl);

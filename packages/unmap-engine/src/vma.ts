@@ -24,6 +24,13 @@ export class Vma implements RmapVma, PvmwVma {
     public uffdUnpopulated = false,
   ) {}
 
+  /**
+   * vma->swap_readahead_info (7.2.13 mm/swap_state.c): SWAP_RA_VAL(address,
+   * win, hits) of the last swap fault, 0 until the first (read as 4 hits).
+   * vm_area_dup copies it (split, fork, mremap's copy_vma).
+   */
+  swapRaInfo = 0;
+
   /** vma_pages(). */
   get pages(): number {
     return (this.vmEnd - this.vmStart) / PAGE_SIZE;
@@ -120,11 +127,16 @@ export function vmaAdjust(v: Vma, start: number, end: number, pgoff: number): vo
 /**
  * __split_vma(vma, addr) (mm/vma.c): `v` keeps [vmStart, addr), a new VMA
  * gets [addr, vmEnd) with the same flags, anon_vma and anon_vma chains
- * (anon_vma_clone). Returns the new (upper) VMA. [I] The kernel chooses which
- * half is the new object by `new_below`; no observable state depends on it.
+ * (anon_vma_clone). Returns the new (upper) VMA. The kernel makes the lower
+ * half the new object when `new_below` (7.2.13 mm/vma.c:__split_vma); either
+ * way the new VMA joins each anon_vma tree in anon_vma_clone and the old one
+ * is taken out and put back in the same call (vma_prepare / vma_complete:
+ * anon_vma_interval_tree_pre/post_update_vma), so both halves end up after
+ * every chain of an equal key, as here, and the rmap walk order is the same.
  */
 export function splitVma(p: Proc, v: Vma, addr: number): Vma {
   const upper = new Vma(p, addr, v.vmEnd, v.vmPgoff + (addr - v.vmStart) / PAGE_SIZE, v.flags, v.anonVma, v.uffdAsync, v.uffdUnpopulated);
+  upper.swapRaInfo = v.swapRaInfo;
   anonVmaClone(upper, v);
   vmaAdjust(v, v.vmStart, addr, v.vmPgoff);
   vmaInsert(p, upper);
