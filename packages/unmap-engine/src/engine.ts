@@ -304,8 +304,9 @@ export class Engine {
     if (v === null) fail('EFAULT', op, `${hex(start)} is not mapped`);
     if (o.fixed !== undefined && nl === ol) {
       // remap_move (7.2.13 mm/mremap.c): a move of the same length may span several VMAs, but no uffd-armed one
-      // unless it is alone (vma_multi_allowed). [I] The kernel moves the VMAs before the refused one, then
-      // fails with EFAULT; the engine refuses the whole call.
+      // unless it is alone (vma_multi_allowed). Departure: 7.2.13 remap_move moves the VMAs before a refused one
+      // that is not the first, then returns −EFAULT (a first uffd-armed VMA with more after it: −EFAULT before any
+      // move); the engine refuses the whole call, since a rejected call must leave no half-applied state.
       const vmas = vmasInRange(p, start, oldEnd);
       if (vmas.length > 1 && vmas.some((x) => (x.flags & VM_UFFD_WP) !== 0)) fail('EFAULT', op, `[${hex(start)}, ${hex(oldEnd)}) spans several VMAs, one of them uffd-armed`);
     } else if ((o.fixed !== undefined || nl > ol) && start + Math.min(ol, nl) > v.vmEnd) {
@@ -428,8 +429,9 @@ export class Engine {
    * Proactive (memory.reclaim of the memory cgroup that holds every folio) or
    * node reclaim over the LRU (vmscan.ts), asked for `nrToReclaim` pages —
    * by default every page the live folios hold (of the folios mapped in the
-   * range, when one is given: an [I] restriction the kernel has no
-   * equivalent of). `reclaimed` below the pages asked for is the kernel's −EAGAIN.
+   * range, when one is given: a model-only restriction the kernel has no
+   * equivalent of, which the oracle does not translate). `reclaimed` below
+   * the pages asked for is the kernel's −EAGAIN.
    */
   reclaim(o: ReclaimOptions): ReclaimResult {
     const op = 'reclaim';

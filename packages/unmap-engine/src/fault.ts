@@ -162,9 +162,12 @@ function rangeNone(t: PteTable, i: number, nr: number): boolean {
 /**
  * Whether a large allocation of `nr` pages at `haddr` leaves enough for the
  * rest of the access in progress: the pages after the current one still need
- * `needAfter` pages worst case, minus those this folio covers. [I] A model
- * guard (the kernel would reclaim or OOM instead); it only changes an answer
- * when simulated memory is nearly exhausted.
+ * `needAfter` pages worst case, minus those this folio covers. Model guard,
+ * not kernel behaviour: the kernel's mTHP allocation (7.2.13
+ * mm/memory.c:alloc_anon_folio, vma_thp_gfp_mask) fails or reclaims against
+ * the machine's real memory, which the simulated `memory` stands in for; it
+ * only changes an answer when simulated memory is nearly exhausted, and the
+ * oracle does not reproduce `memory` (docs/ORACLE.md).
  */
 export function reserveAllows(k: Kernel, nr: number, haddr: number): boolean {
   const free = k.memmap.nrFreePages;
@@ -179,8 +182,10 @@ export function reserveAllows(k: Kernel, nr: number, haddr: number): boolean {
  * alloc_anon_folio() (v6.10+): the highest mTHP order enabled for the VMA
  * whose aligned range lies in the VMA and is all pte_none, falling back one
  * order at a time on allocation failure (anon_fault_fallback), then order 0.
- * uffd-armed VMAs always get order 0. [I] The unlocked order scan reads are
- * not charged (spec §6 counts the nr reads of the locked re-check only).
+ * uffd-armed VMAs always get order 0. The order scan reads the PTEs too
+ * (7.2.13 mm/memory.c:alloc_anon_folio → pte_range_none, one ptep_get per
+ * PTE until one is not none); the ledger does not charge those reads (a cost
+ * choice: spec §6 counts the nr reads of the locked re-check only).
  * Throws ENOMEM (EINVARIANT-guarded by the callers' up-front capacity check)
  * when even order 0 fails.
  */

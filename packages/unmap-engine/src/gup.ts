@@ -128,7 +128,8 @@ export function doPin(k: Kernel, p: Proc, start: number, end: number, kind: 'pin
     const t = p.pt.pteTableOf(a)!;
     const i = pteIdx(a);
     if (isSpecial(t.hi[i]!)) {
-      // [I] FOLL_TOUCH marks the shared zero page accessed too; the model keeps no flags for it.
+      // FOLL_TOUCH marks the shared zero page accessed too (7.2.13 mm/gup.c:follow_page_pte: is_zero_pfn → its
+      // page, then folio_mark_accessed); the model keeps no flags for it, and the oracle records none.
       pfns[j] = -1;
       return;
     }
@@ -165,7 +166,7 @@ export function populateVmaPageRange(k: Kernel, p: Proc, vma: Vma, start: number
     }
     const t = p.pt.pteTableOf(a)!;
     const i = pteIdx(a);
-    if (isSpecial(t.hi[i]!)) return; // [I] the zero page: FOLL_TOUCH marks it accessed; the model keeps no flags for it
+    if (isSpecial(t.hi[i]!)) return; // the zero page: FOLL_TOUCH marks it accessed (follow_page_pte); the model keeps no flags for it
     gupTouch(k, t, i, k.folioOf(ptePfn(t.lo[i]!, t.hi[i]!)), write);
   });
 }

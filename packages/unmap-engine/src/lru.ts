@@ -76,8 +76,11 @@ export class Lruvec {
    * sizes of its start — or older: the kernel oracle reads memory.stat before
    * each step, but mem_cgroup_flush_stats flushes only once more than
    * MEMCG_CHARGE_BATCH updates are pending (memcg_vmstats_needs_flush), a
-   * count of every memcg statistic the model does not keep. [I] The model
-   * flushes before every step.
+   * count of every memcg statistic the model does not keep. The oracle's
+   * guest makes the kernel flush before every step (a pump process pushes
+   * the pending count over that threshold before it reads memory.stat,
+   * guest/koracle.c flush_memcg_stats), and the model does the same
+   * (Engine.run → statFlush).
    */
   readonly stat = new Float64Array(NR_LRU_LISTS);
   /** lruvec_page_state(WORKINGSET_ACTIVATE_ANON/FILE) as flushed, and target_lruvec->refaults[] (snapshot_refaults). */

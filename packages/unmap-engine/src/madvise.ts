@@ -52,9 +52,11 @@ import { tlbEndVma, tlbFinishMmu, tlbGatherMmu, tlbRemoveTlbEntries, zapRange, t
  * (madvise_free_pte_range + folio_mark_lazyfree), COLD/PAGEOUT
  * (madvise_cold_or_pageout_pte_range + reclaim_pages). The batch scans
  * (folio_pte_batch_flags with FPB_MERGE_YOUNG_DIRTY) decide whether a folio
- * is fully covered; [I] they run under every policy, since they decide
- * rather than modify; under `per-pte` the young/dirty clearing itself goes
- * one PTE at a time.
+ * is fully covered (7.2.13 madvise_folio_pte_batch); they run under every
+ * policy, since they decide rather than modify — a choice about what
+ * `per-pte`, foliolab's one-PTE-at-a-time counterfactual, means, not about
+ * the kernel; under `per-pte` the young/dirty clearing itself goes one PTE
+ * at a time.
  */
 
 export type Advice = 'dontneed' | 'free' | 'pageout' | 'cold' | 'dontfork' | 'dofork';

@@ -82,8 +82,10 @@ export function getUnmappedArea(p: Proc, len: number): number {
 
 /**
  * do_mmap(MAP_PRIVATE | MAP_ANONYMOUS [| MAP_FIXED_NOREPLACE | MAP_LOCKED |
- * MAP_DROPPABLE]) — [I] an explicit address is MAP_FIXED_NOREPLACE (an
- * overlap is refused, never silently unmapped): __mmap_region (7.2.13
+ * MAP_DROPPABLE]) — an explicit address is MAP_FIXED_NOREPLACE, which the
+ * oracle's translation passes too (an overlap is refused, never silently
+ * unmapped: 7.2.13 mm/mmap.c:do_mmap returns −EEXIST when
+ * find_vma_intersection finds one): __mmap_region (7.2.13
  * mm/vma.c) charges a writable private mapping (accountable_mapping:
  * VM_ACCOUNT unless VM_NORESERVE), tries vma_merge_new_range with the
  * neighbours and otherwise inserts a new VMA (pgoff = addr >> PAGE_SHIFT).

@@ -43,9 +43,15 @@ import { Vma, vmaInsert, vmaLookup, vmaMergeNewRange, vmasInRange } from './vma.
  * PMD; present runs of a large folio move as one batch
  * (mremap_folio_pte_batch: folio_pte_batch_flags(FPB_RESPECT_WRITE), so a
  * batch never widens write — B7), get_and_clear_ptes + set_ptes (young/dirty
- * merged over the batch), one PTE under `per-pte`. [I] move_normal_pmd
- * (moving a whole PTE table) is not modelled: PTEs always move one batch at a
- * time (a cost difference only).
+ * merged over the batch), one PTE under `per-pte`.
+ * Departure: move_normal_pmd is not modelled. In 7.2.13 (mm/mremap.c:
+ * move_page_tables, CONFIG_HAVE_MOVE_PMD on arm64 and x86) an extent of a
+ * whole PMD — both addresses 2M-aligned (try_realign_addr may align them),
+ * the destination PMD empty, no uffd-wp context to drop — moves the PTE
+ * table itself: every PTE keeps its own young and dirty bits (and arm64 its
+ * CONT bits), where the batch move here ORs young and dirty over each batch.
+ * PTE A/D bits are not observable from user space; folio-level results read
+ * their OR, which is the same. The ledger counts batch moves there too.
  */
 
 const pte = pteBits();

@@ -296,14 +296,16 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
  * folio_end_writeback, 7.2.13 mm/page_io.c, mm/filemap.c) for every folio
  * still under writeback: PG_reclaim cleared and the folio rotated to the tail
  * of its inactive list (folio_rotate_reclaimable), then PG_writeback cleared.
- * [I] When: the loop device's worker completes the bio when the scheduler
- * lets it run — after the submitting task returns to user space, or earlier
- * at one of reclaim's cond_resched points. The oracle has recorded both for
- * a memory.reclaim that writes a folio and scans it again at a later
- * priority (still under writeback: activated; already written: freed). The
- * engine ends every write when the operation that started it returns, so
- * the write is always seen in flight within the operation and done by the
- * next one (as every record shows for MADV_PAGEOUT).
+ * When: the loop device's worker completes the bio when the scheduler lets
+ * it run (drivers/block/loop.c loop_queue_work → loop_workfn) — after the
+ * submitting task returns to user space, or earlier at one of reclaim's
+ * cond_resched points; no source fixes which. The oracle has recorded both
+ * for a memory.reclaim that writes a folio and scans it again at a later
+ * priority (still under writeback: activated; already written: freed;
+ * oracle-swap-async-writeback.yaml says why that case is not recorded).
+ * Model choice: every write ends when the operation that started it
+ * returns, so it is always seen in flight within the operation and done by
+ * the next one (as every record shows for MADV_PAGEOUT).
  */
 export function swapWritebackEnd(k: Kernel): void {
   const si = k.si;

@@ -19,8 +19,11 @@ import type { Vma } from './vma.js';
  * (folio_pte_batch, capped at the PMD and the VMA end) and clears them with
  * clear_flush_young_ptes; a VM_LOCKED VMA is only counted, and mlocks the
  * folio when it maps all of it under one page-table lock. With the classic
- * LRU (the oracle turns MGLRU off) there is no look-around. [I] Page-idle
- * tracking (folio_test_clear_young) is not modelled; no VMA has
+ * LRU (the oracle turns MGLRU off) there is no look-around. Page-idle
+ * tracking is not modelled: folio_referenced_one's folio_test_clear_young
+ * reads PG_young, which only page_idle's bitmap walk sets (7.2.13
+ * mm/page_idle.c; a split or a migration copies it), so without it the test
+ * never counts; no VMA has
  * VM_SEQ_READ/VM_RAND_READ and every process is in the one memcg, so
  * invalid_folio_referenced_vma never skips a VMA.
  */
@@ -75,8 +78,9 @@ function folioReferencedOne(k: Kernel, folio: Folio, vma: Vma, address: number, 
       }
       if (clearFlushYoungPtes(t, i, nr)) referenced++;
     }
-    // [I] A device-exclusive entry (the walk matches it too) counts as old, as make_device_exclusive's
-    // comment says core-mm treats it; the kernel would run folio_pte_batch and the young test on it.
+    // Departure: a device-exclusive entry (the walk matches it too) counts as old here, as make_device_exclusive's
+    // comment says core-mm treats it (7.2.13 mm/rmap.c); folio_referenced_one itself does not special-case it and runs
+    // folio_pte_batch and clear_flush_young_ptes_notify on the entry. Not reachable from the oracle.
     ptes += nr;
     pra.mapcount -= nr;
     // The whole folio batched: stop right here.

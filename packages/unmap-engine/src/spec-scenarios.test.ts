@@ -106,7 +106,8 @@ describe('§8 worked example: the try_to_unmap page-table events of a valid-CONT
   });
   it('one-by-one (mainline): 3G + 62 reads + 16 set_pte_at reads, 32 XCHG, 32 WRITE, 32 TLBI, 17 DSB_ISHST, 17 pvmw calls (G = 3)', () => {
     const c = ttuCosts('mainline');
-    // [I] set_pte_at = set_ptes(…, 1) reads the old entry first: +1 read per swap PTE over the §8 table.
+    // set_pte_at = set_ptes(…, 1), which reads the old entry first (7.2.13 arch/arm64/include/asm/pgtable.h:set_ptes:
+    // contpte_try_unfold(mm, addr, ptep, __ptep_get(ptep))): +1 read per swap PTE over the §8 table.
     expect(c).toMatchObject({ PTE_READ: 3 * 3 + 62 + 16, PTE_XCHG: 32, PTE_WRITE: 32, TLBI_VA: 32, DSB_ISHST: 17, DSB_ISH: 1, PVMW_CALL: 17, CONTPTE_UNFOLD: 1 });
   });
   it('batched: 3G + 1 reads + 16, 16 XCHG, 16 WRITE, 16 TLBI, 1 DSB_ISHST, no unfold, 1 pvmw call', () => {
@@ -200,7 +201,9 @@ describe('§7.8 / §7.9 pinned folios', () => {
     expect(r.unmapFail).toBe(16);
     const after = dumpOk(e);
     const diff = diffStates(before, after).filter((x) => !x.path.startsWith('stats.'));
-    // Only PTE A/D/cont may move (§7.8: "batched clears and restores all 16, with merged dirty/young [I]"); the folio
+    // Only PTE A/D/cont may move: mainline's one-PTE clear unfolds the block first, which repaints all 16 with the
+    // ORed young/dirty and no CONT (7.2.13 arch/arm64/mm/contpte.c:contpte_convert); batched clears and restores all 16
+    // with the merged young/dirty (§7.8, [I]: Dev Jain v4's rollback, reconstructed, see ttu.ts). The folio
     // is activated again (it already was, by the failed first pageout); MADV_PAGEOUT clears the PG_referenced the
     // pin's GUP-fast set and marks the active folio PG_workingset (madvise_cold_or_pageout_pte_range).
     for (const x of diff) expect(x.path).toMatch(/ptes\.\d+\.(dirty|young|cont)$|folios\.0\.flags\.(active|referenced|workingset)$/);

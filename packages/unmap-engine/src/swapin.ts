@@ -68,12 +68,18 @@ const cur = pteBits();
 
 /**
  * swap_pte_batch(): consecutive swap PTEs with offset + 1 and identical swp
- * bits; ≤ max. Charged reads. [I] A none first PTE (reached through
- * can_swapin_thp when the range starts at slot 0) is no swap entry here, so
- * the batch stops at the next PTE. In the kernel, pte_next_swp_offset() of
- * a none PTE is (0, 1), which a run of offsets 1, 2, … could match. The
- * large swap-in would then cover the header slot, where swapcache_prepare()
- * fails. The model does not follow that path (not checked against v7.0).
+ * bits; ≤ max. Charged reads.
+ * Departure, in a corner: a none first PTE (reached through can_swapin_thp
+ * when the range starts at slot 0) stops the batch at the next PTE here. In
+ * 7.2.13 (mm/internal.h:swap_pte_batch, mm/memory.c:can_swapin_thp) a none
+ * PTE is pte_same() to pte_move_swp_offset(orig, −idx) when that is (type 0,
+ * offset 0) on arm64, and pte_next_swp_offset() of it is (0, 1), so a run of
+ * offsets 1, 2, … passes and the order is tried: __swap_cache_alloc's
+ * __swap_cache_add_check then meets the header slot (SWP_TB_BAD: count bits
+ * set, zero flag set, no memcg id) and returns −EBUSY, and
+ * swap_cache_alloc_folio counts swpin_fallback and tries the next order. The
+ * model counts no fallback there. Only the offsets of swap cluster 0 can
+ * reach it.
  */
 export function swapPteBatch(t: PteTable, i: number, max: number): number {
   ptepGet(t, i, cur);

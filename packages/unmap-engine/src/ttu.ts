@@ -130,12 +130,14 @@ export function walkFor(p: Proc, folio: Folio, vma: Vma, address: number, flags:
 }
 
 /**
- * folio_unmap_pte_batch() (2026 mainline + the policies): 1 for
+ * folio_unmap_pte_batch() (7.2.13 mm/rmap.c, + the policies): 1 for
  * TTU_HWPOISON, small folios, anon swap-backed folios unless the policy
- * batches them, uffd-wp VMAs under `mainline` ([I] `batched` follows Dev's
- * v1 5/9, which dropped that exclusion: FPB compares uffd-wp, so a batch
- * never mixes uffd-wp states), and `per-pte`; else folio_pte_batch_flags(
- * RESPECT_WRITE | RESPECT_SOFT_DIRTY) capped at min(PMD end, VMA end).
+ * batches them, userfaultfd_wp VMAs under `mainline` ([I] `batched` follows
+ * Dev Jain's v1 5/9, which dropped that exclusion; it rests on that patch's
+ * commit message and on folio_pte_batch comparing uffd-wp, so a batch never
+ * mixes uffd-wp states), and `per-pte`; else folio_pte_batch_flags(
+ * RESPECT_WRITE | RESPECT_SOFT_DIRTY) capped at pmd_addr_end(addr, vm_end).
+ * pte_unused() is always false on arm64 and x86.
  */
 function folioUnmapPteBatch(k: Kernel, folio: Folio, w: PageVmaMappedWalk, vma: Vma, flags: number): number {
   if ((flags & TTU_HWPOISON) !== 0 || folio.order === 0) return 1;
@@ -335,7 +337,9 @@ function ttuAnonOne(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number, pr
 }
 
 /**
- * Dev Jain v4 __ttu_anon_folio (§3.3, [I] reconstruction): the nr cleared
+ * Dev Jain v4 __ttu_anon_folio (§3.3, [I] reconstruction: only the v4 cover
+ * letter and the 03/12 and 12/12 commit messages were readable, and the
+ * per-step order follows 7.2.13's one-PTE path in try_to_unmap_one): the nr cleared
  * PTEs from page `first` are processed in sub-batches of equal
  * PageAnonExclusive: folio_dup_swap(sub) → if exclusive
  * folio_try_share_anon_rmap_ptes(sub) (−EBUSY → folio_put_swap(sub)) →
@@ -343,7 +347,9 @@ function ttuAnonOne(k: Kernel, folio: Folio, p: Proc, t: PteTable, i: number, pr
  * On a failure in the sub-batch starting at s: [I] the PTEs [s, end) are
  * restored with set_ptes from the saved pteval (pfn advanced; write and
  * uffd-wp as before, young/dirty the MERGED values of the whole batch — the
- * spec's reading of the unreadable v4 code), and the pages [first, s)
+ * spec's reading of the unreadable v4 code, resting on 7.2.13's own restore
+ * of a lazyfree batch, set_ptes(pteval, nr) with get_and_clear_ptes's OR),
+ * and the pages [first, s)
  * already converted are accounted (folio_remove_rmap_ptes + folio_put_refs)
  * before the abort.
  */

@@ -43,9 +43,15 @@ import { VM } from './stats.js';
  * min_unmapped_pages (1% of the node) or its reclaimable slab
  * min_slab_pages: the model has neither, so node reclaim frees nothing and
  * ends in −EAGAIN (recorded: packages/kernel-oracle/recorded/arm64/oracle-node-reclaim.json).
- * [I] One lruvec: the scenario's memcg holds every folio. No shadow entries:
- * WORKINGSET_ACTIVATE never moves, so refaults never force deactivation. No
- * memory.low/min protection, no demotion, no MGLRU (the oracle turns it off).
+ * One lruvec: the scenario's memcg holds every folio (the oracle runs each
+ * scenario in a fresh memory cgroup of its own, docs/ORACLE.md). No memory.low/min
+ * protection, no demotion, no MGLRU (the oracle turns it off).
+ * Departure: no shadow entries. 7.2.13 __remove_mapping leaves one
+ * (workingset_eviction) and do_swap_page's swap-in reads it
+ * (mm/workingset.c:workingset_refault), which activates the folio when its
+ * refault distance fits the workingset and counts WORKINGSET_ACTIVATE, and
+ * prepare_scan_control then forces deactivation. The model never activates a
+ * refault; every record so far agrees (pgactivate is compared).
  */
 
 const SWAP_CLUSTER_MAX = 32;
@@ -74,7 +80,7 @@ interface ScanControl {
   cacheTrimMode: boolean;
   anonCost: number;
   fileCost: number;
-  /** [I] Range restriction of Engine.reclaim: only these folio heads are scanned (null = all). */
+  /** Model-only range restriction of Engine.reclaim (no kernel equivalent; the oracle does not translate it): only these folio heads are scanned (null = all). */
   readonly heads: Set<number> | null;
   readonly res: ReclaimResult;
   /** get_scan_count's nr[] and targets[] (LRU_INACTIVE_ANON..LRU_ACTIVE_FILE). */
@@ -118,7 +124,7 @@ function inactiveIsLow(v: Lruvec, inactiveLru: number): boolean {
   return inactive * ratio < active;
 }
 
-/** The pages of list `lru` the reclaim may scan: lruvec_lru_size, or [I] those of the chosen folios. */
+/** The pages of list `lru` the reclaim may scan: lruvec_lru_size, or (model-only range restriction) those of the chosen folios. */
 function lruSize(k: Kernel, sc: ScanControl, lru: number): number {
   if (sc.heads === null) return k.lruvec.pages[lru]!;
   let pages = 0;
@@ -139,8 +145,12 @@ function canAgeAnonPages(k: Kernel): boolean {
 /**
  * lru_note_cost_unlock_irq(lruvec, file, nr_io, nr_rotated) (mm/swap.c):
  * IO counts SWAP_CLUSTER_MAX times a rotation; both costs halve when their
- * sum passes a quarter of the LRU (flushed sizes). [I] The parents' costs
- * (only read by reclaim targeted at them) are not kept.
+ * sum passes a quarter of the LRU (flushed sizes). The kernel adds the cost
+ * to every ancestor's lruvec too (7.2.13 mm/swap.c:lru_note_cost_unlock_irq,
+ * parent_lruvec), but prepare_scan_control reads only the target memcg's
+ * (mm/vmscan.c): memory.reclaim targets the scenario's memcg, whose costs are
+ * these, and node reclaim, which targets the root, never scans here
+ * (__node_reclaim), so the parents' costs are not kept.
  */
 function lruNoteCost(v: Lruvec, file: boolean, nrIo: number, nrRotated: number): void {
   const cost = nrIo * SWAP_CLUSTER_MAX + nrRotated;
@@ -206,7 +216,7 @@ function getScanCount(k: Kernel, sc: ScanControl): void {
  * from the list's tail (oldest first) until `nrToScan` pages were looked at;
  * each taken loses PG_lru and gains the isolation reference. Returns the
  * folios in the order taken; `isolated.scanned` is every page looked at.
- * [I] A range restriction skips the other folios where they are, unscanned.
+ * A (model-only) range restriction skips the other folios where they are, unscanned.
  */
 function isolateLruFolios(k: Kernel, sc: ScanControl, nrToScan: number, lru: number, out: Folio[]): number {
   let scan = 0;
