@@ -55,3 +55,21 @@ describe('finding 3: a fork batch respects dirty (copy_present_ptes, FPB_RESPECT
     expect([...expandRuns(e.processes[0]!.pages).values()].map((p) => p.kind)).toEqual(Array(16).fill('present'));
   });
 });
+
+describe('MADV_HWPOISON answers the caller as 7.2.13 does (memory_failure: kill_procs, kill_procs_now, kill_accessing_process)', () => {
+  it('the engine reports SIGBUS exactly where the recorded kernel sent it', () => {
+    let seen = 0;
+    for (const arch of ['arm64', 'x86'] as const) {
+      for (const id of ['oracle-poison-collect', 'oracle-poison-swapcache-dirty', 'oracle-poison-split-zeropage', 'oracle-poison-swapped-large']) {
+        const r = rec(arch, id);
+        const e = engine(r);
+        r.steps.forEach((s, i) => {
+          if (s.kind !== 'poison') return;
+          seen++;
+          expect(e[i]!.outcome === 'SIGBUS', `${arch}/${id} step ${s.step}`).toBe(s.outcome === 'SIGBUS');
+        });
+      }
+    }
+    expect(seen).toBe(14);
+  });
+});

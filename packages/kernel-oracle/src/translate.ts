@@ -243,6 +243,12 @@ function reclaimTarget(d: StateV1): number {
  */
 function engineOutcome(c: Call): string | null {
   if (c.error !== null) return `rejected: ${c.error}`;
+  if (c.method === 'poison') {
+    // memory_failure's answer to the caller: SIGBUS (caught by the guest's handler) before any errno
+    const r = c.result as { sigbus?: boolean; errno?: string | null } | undefined;
+    if (r?.sigbus === true) return 'SIGBUS';
+    if (typeof r?.errno === 'string') return r.errno;
+  }
   if (c.method === 'reclaim') {
     const want = reclaimTarget(c.before!);
     const got = (c.result as { reclaimed: number }).reclaimed;

@@ -105,7 +105,8 @@ export interface EngineLike {
   pin(pid: number, addr: number, len: number, o?: { kind?: 'pin' | 'get'; write?: boolean }): number;
   unpin(handle: number): void;
   uffdwp(pid: number, addr: number, len: number, op: 'register' | 'protect' | 'unprotect' | 'unregister'): void;
-  poison(pid: number, addr: number, o?: { ttuHwpoison?: boolean; split?: boolean }): void;
+  /** memory_failure(); an engine may return what it tells the caller (`{ sigbus, errno }`). */
+  poison(pid: number, addr: number, o?: { ttuHwpoison?: boolean; split?: boolean }): unknown;
   makeDeviceExclusive(pid: number, addr: number): void;
   dump(): StateV1;
   checkInvariants(): InvariantReport;

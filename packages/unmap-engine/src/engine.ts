@@ -18,7 +18,7 @@ import { doMlock, doMunlock } from './mlock.js';
 import { doMmap, doMunmap, exitMmap, getUnmappedArea, pgoffWindowOk, protFlags, type Prot } from './mmap.js';
 import { doMprotect } from './mprotect.js';
 import { doMremap } from './mremap.js';
-import { doPoison, type PoisonOptions } from './poison.js';
+import { doPoison, type PoisonOptions, type PoisonResult } from './poison.js';
 import { Proc } from './proc.js';
 import { isSpecial, pteIdx } from './pte-util.js';
 import { swapWritebackEnd, type ReclaimResult } from './reclaim.js';
@@ -532,7 +532,7 @@ export class Engine {
   }
 
   /** memory_failure() on the page mapped at `addr` (see PoisonOptions). */
-  poison(pid: number, addr: number, o: PoisonOptions = {}): void {
+  poison(pid: number, addr: number, o: PoisonOptions = {}): PoisonResult {
     const op = 'poison';
     const p = this.proc(op, pid);
     const [start] = this.range(op, addr, 1, false);
@@ -558,9 +558,7 @@ export class Engine {
         fail('EINVAL', op, 'without a split (or without TTU_HWPOISON) only a swap-cache folio can be unmapped (the kernel would WARN)');
       }
     }
-    return this.run(op, () => {
-      doPoison(k, p, start, o);
-    });
+    return this.run(op, () => doPoison(k, p, start, o));
   }
 
   /** make_device_exclusive() of the page at `addr` (a writable private VMA). */

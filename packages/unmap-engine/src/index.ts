@@ -23,7 +23,7 @@ export type { MemoryBytes } from './engine.js';
 export type { InvariantReport, Violation } from './invariants.js';
 export type { Advice } from './madvise.js';
 export type { UffdOp, UffdRegisterOptions } from './uffd.js';
-export type { PoisonOptions } from './poison.js';
+export type { PoisonOptions, PoisonResult } from './poison.js';
 export type { Prot } from './mmap.js';
 
 // Kernel constants callers may want (TTU flags for white-box tests).

@@ -46,9 +46,8 @@ import { vmaLookup, type Vma } from './vma.js';
  * PTEs, nr 1 everywhere). Before the unmap, collect_procs_anon looks for the
  * caller's mappings of the page (MF_ACTION_REQUIRED: only the current mm):
  * one page_mapped_in_vma walk per VMA of the caller in the anon_vma's tree.
- * Killing processes is not modelled: the kernel sends the caller SIGBUS when
- * the unmapped folio was dirty (kill_procs with forcekill); the engine
- * returns normally.
+ * The signal is an answer, not a kill: the engine returns it (PoisonResult.sigbus)
+ * and the caller lives on, as a process with a SIGBUS handler does.
  */
 
 /**
@@ -58,6 +57,8 @@ import { vmaLookup, type Vma } from './vma.js';
  */
 class CollectProcs implements RmapWalkControl {
   readonly chargeRmapOne = false;
+  /** The caller maps the page (page_mapped_in_vma found it): it is on the to-kill list. */
+  found = false;
   constructor(
     readonly mm: Proc,
     readonly pfn: number,
@@ -69,7 +70,10 @@ class CollectProcs implements RmapWalkControl {
     if (v.mm !== this.mm || address < v.vmStart || address >= v.vmEnd) return true;
     const w = walkFor(v.mm, folio, v, address, PVMW_SYNC);
     w.initUnchecked(this.pfn, 1, this.pgoff, v, address, PVMW_SYNC); // the page, not the folio
-    if (pageVmaMappedWalk(w)) pageVmaMappedWalkDone(w);
+    if (pageVmaMappedWalk(w)) {
+      this.found = true;
+      pageVmaMappedWalkDone(w);
+    }
     return true;
   }
 }
@@ -79,8 +83,22 @@ export interface PoisonOptions {
   split?: boolean;
 }
 
-/** Returns 'ignored' when the split failed, 'already' for a second hit, else 'recovered'. */
-export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'recovered' | 'ignored' | 'already' {
+/**
+ * What memory_failure() tells the caller. `sigbus`: the kernel sends it SIGBUS (BUS_MCEERR_AR,
+ * force_sig_mceerr) — kill_procs with forcekill for a to-kill list that holds the caller (only the
+ * current mm is collected under MF_ACTION_REQUIRED; early kill is off): after a failed split
+ * (kill_procs_now), when the unmapped folio is dirty or the unmap failed (hwpoison_user_mappings),
+ * and on a second hit (kill_accessing_process finds the pfn mapped). `errno`: memory_failure's
+ * error, which madvise_inject_error returns.
+ */
+export interface PoisonResult {
+  result: 'recovered' | 'ignored' | 'already';
+  sigbus: boolean;
+  errno: 'EHWPOISON' | 'EBUSY' | null;
+}
+
+/** memory_failure() on the page mapped at `addr` (see the file comment). */
+export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): PoisonResult {
   const t = p.pt.pteTableOf(addr)!;
   const i = pteIdx(addr);
   // get_user_pages_fast: GUP-fast takes a present page and sets PG_referenced (gup_fast_pte_range); the slow
@@ -95,7 +113,8 @@ export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'r
   let folio = k.folioOf(pfn);
   if (gupFast) folioSetReferenced(folio);
   else gupTouch(k, t, i, folio, false);
-  if (testSetPageHWPoison(mm, pfn)) return 'already';
+  // a second hit: kill_accessing_process walks the caller's page tables, finds the pfn mapped at `addr`
+  if (testSetPageHWPoison(mm, pfn)) return { result: 'already', sigbus: true, errno: 'EHWPOISON' };
   // get_hwpoison_page(): memory_failure holds a reference throughout.
   k.ledger.charge(EV.ATOMIC_REF);
   mm.aux[folio.head] = mm.aux[folio.head]! + 1;
@@ -108,7 +127,8 @@ export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'r
       folioUnlock(folio);
       if (err !== 0) {
         putFolioRefs(k, folio, 1);
-        return 'ignored';
+        // kill_procs_now: collect_procs finds the caller's mapping, forcekill
+        return { result: 'ignored', sigbus: true, errno: 'EHWPOISON' };
       }
     }
   }
@@ -117,18 +137,25 @@ export function doPoison(k: Kernel, p: Proc, addr: number, o: PoisonOptions): 'r
   const swapcache = (mm.flags[folio.head]! & sc) === sc;
   let ttu = TTU_IGNORE_MLOCK | TTU_SYNC | TTU_HWPOISON;
   if (swapcache && o.ttuHwpoison !== true) ttu &= ~TTU_HWPOISON;
+  let sigbus = false;
+  let unmapped = true;
   if (folioMappedRaw(k, folio)) {
-    rmapWalkAnon(folio, new CollectProcs(p, pfn, folio.fa[folio.fb + F_INDEX]! + (pfn - folio.head)));
+    const collect = new CollectProcs(p, pfn, folio.fa[folio.fb + F_INDEX]! + (pfn - folio.head));
+    rmapWalkAnon(folio, collect);
     folioTrylock(folio);
     tryToUnmap(k, folio, ttu);
     folioUnlock(folio);
+    unmapped = !folioMappedRaw(k, folio);
+    // hwpoison_user_mappings: forcekill = folio_test_dirty (the unmap propagated PTE dirty) || !unmap_success
+    sigbus = collect.found && ((mm.flags[folio.head]! & FLAG.dirty.mask) !== 0 || !unmapped);
   }
   if (!folioMappedRaw(k, folio)) {
     if (folio.order === 0) pageAction(k, folio);
     else if (!swapcache) deleteFromLruCache(k, folio); // `split: false` only: a large folio, beyond the kernel
   }
   putFolioRefs(k, folio, 1);
-  return 'recovered';
+  // an unmap failure is MF_MSG_UNMAP_FAILED, MF_FAILED: -EBUSY
+  return { result: 'recovered', sigbus, errno: unmapped ? null : 'EBUSY' };
 }
 
 /**
