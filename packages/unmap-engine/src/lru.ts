@@ -17,6 +17,7 @@ import {
 import { FoliolabError } from '@foliolab/ledger';
 import type { Kernel } from './kernel.js';
 import { VM } from './stats.js';
+import { workingsetActivation } from './workingset.js';
 
 /*
  * The LRU of the scenario's memory cgroup (7.2.13 include/linux/mm_inline.h,
@@ -86,10 +87,16 @@ export class Lruvec {
   /** lruvec_page_state(WORKINGSET_ACTIVATE_ANON/FILE) as flushed, and target_lruvec->refaults[] (snapshot_refaults). */
   readonly workingsetActivate = new Float64Array(2);
   readonly refaults = new Float64Array(2);
+  /** WORKINGSET_ACTIVATE_ANON of the memcg as counted (workingset.ts); `workingsetActivate[0]` is its flushed copy. */
+  activateAnon = 0;
+  /** lruvec->nonresident_age of the scenario's memcg and of the root memcg (workingset.ts: the same lists, two ages). */
+  nonresidentAge = 0;
+  rootNonresidentAge = 0;
 
   /** The rstat flush the oracle does before each step: lruvec_page_state catches up with the lists. */
   statFlush(): void {
     this.stat.set(this.pages);
+    this.workingsetActivate[0] = this.activateAnon;
   }
 }
 
@@ -340,7 +347,8 @@ export function lruActivate(k: Kernel, f: Folio): void {
  * folio_mark_accessed() (7.2.13 mm/swap.c, classic LRU): the first access
  * sets PG_referenced; a second one activates the folio (folio_activate on the
  * LRU, else __lru_cache_activate_folio, which finds it in the LRU-add batch
- * and sets PG_active) and clears PG_referenced — unless it is unevictable or
+ * and sets PG_active) and clears PG_referenced, and ages the lruvec's
+ * nonresident pages (workingset_activation) — unless it is unevictable or
  * already active. A large folio is never held in a per-CPU batch
  * (folio_may_be_lru_cached), so its activation is immediate; a small one
  * waits for the drain, which the model does at once.
@@ -355,6 +363,7 @@ export function folioMarkAccessed(k: Kernel, f: Folio): void {
   if ((w & FLAG.lru.mask) !== 0) lruActivate(k, f);
   else folioSetActive(f);
   folioClearReferenced(f);
+  workingsetActivation(k, f);
 }
 
 /**

@@ -35,6 +35,7 @@ import { folioRotateReclaimable, lruPutback } from './lru.js';
 import { folioReferenced } from './referenced.js';
 import { splitFolio } from './split.js';
 import { folioMappedRaw, tryToUnmap } from './ttu.js';
+import { MEMCG_ROOT, workingsetEviction } from './workingset.js';
 
 /*
  * shrink_folio_list() for anonymous folios (7.2.13 mm/vmscan.c; unmap-engine
@@ -130,9 +131,11 @@ function folioCheckReferences(k: Kernel, f: Folio): number {
 /**
  * shrink_folio_list(folio_list, …, ignore_references) for anon folios.
  * Kept/activated folios are returned for putback; freed folios are freed
- * after the final try_to_unmap_flush.
+ * after the final try_to_unmap_flush. `targetMemcg` is sc->target_mem_cgroup
+ * (workingset.ts: MEMCG_ROOT for reclaim_pages, which has none), the memcg
+ * workingset_eviction charges the evictions to.
  */
-export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult, ignoreReferences = true): Folio[] {
+export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult, ignoreReferences = true, targetMemcg = MEMCG_ROOT): Folio[] {
   const ret: Folio[] = [];
   const toFree: Folio[] = [];
   const si = k.si;
@@ -145,7 +148,7 @@ export function shrinkFolioList(k: Kernel, list: Folio[], res: ReclaimResult, ig
       ret.push(f);
       continue;
     }
-    const outcome = shrinkOne(k, f, list, res, nrPages, ignoreReferences);
+    const outcome = shrinkOne(k, f, list, res, nrPages, ignoreReferences, targetMemcg);
     f = outcome.folio;
     if (outcome.kind === 'free') {
       res.reclaimed += outcome.nr;
@@ -196,7 +199,7 @@ function outcome(kind: Outcome['kind'], nr: number, folio: Folio): Outcome {
   return lastOutcome;
 }
 
-function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0: number, ignoreReferences: boolean): Outcome {
+function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0: number, ignoreReferences: boolean, targetMemcg: number): Outcome {
   let f = f0;
   const si = k.si;
   let nrPages = nr0;
@@ -280,11 +283,11 @@ function shrinkOne(k: Kernel, f0: Folio, list: Folio[], res: ReclaimResult, nr0:
     k.stats.count(VM.pglazyfreed, nrPages);
     res.lazyfreed += nrPages;
   } else {
-    // __remove_mapping(): freeze at 1 + nr (isolation + swap cache), delete from the swap cache.
+    // __remove_mapping(): freeze at 1 + nr (isolation + swap cache), delete from the swap cache leaving the eviction's shadow.
     if (si === null || !inSwapcache(k, f)) return outcome('keepLocked', nrPages, f);
     k.ledger.charge(EV.ATOMIC_REF);
     if (mm.aux[f.head] !== 1 + f.nr) return outcome('keepLocked', nrPages, f);
-    __swapCacheDelFolioUnchecked(si, f); // locked, in the swap cache (checked above), refcount frozen
+    __swapCacheDelFolioUnchecked(si, f, workingsetEviction(k, f, targetMemcg)); // locked, in the swap cache (checked above), refcount frozen
     mm.aux[f.head] = 0;
   }
   folioUnlock(f);

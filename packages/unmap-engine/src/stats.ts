@@ -27,6 +27,9 @@ export const VM_EVENTS = [
   'wp_reuse',
   'swap_ra',
   'swap_ra_hit',
+  'workingset_refault_anon',
+  'workingset_activate_anon',
+  'workingset_restore_anon',
 ] as const;
 export type VmEvent = (typeof VM_EVENTS)[number];
 

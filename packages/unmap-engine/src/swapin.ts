@@ -50,6 +50,7 @@ import { lruAdd } from './lru.js';
 import { mkPte, pmdAddrEnd, pteIdx, mkwrite, swapPteInto } from './pte-util.js';
 import type { Proc } from './proc.js';
 import type { Vma } from './vma.js';
+import { swapShadowAt, workingsetRefault } from './workingset.js';
 
 /*
  * do_swap_page() (mm/memory.c lines ≈4755–5115, 2026; unmap-engine §5
@@ -160,13 +161,18 @@ function allocSwapFolio(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr: 
 /**
  * swapin_folio() / swap_cache_read_folio(): a fresh locked swap-backed
  * folio joins the swap cache at `first`, goes on the LRU and is read
- * (swap_read_folio unlocks it).
+ * (swap_read_folio unlocks it). In between, __swap_cache_alloc (7.2.13
+ * mm/swap_state.c) hands workingset_refault the shadow that
+ * __swap_cache_add_check read from the faulting slot `targ` (not the others
+ * of a large folio's range), which may activate the folio.
  */
-function swapinFolio(k: Kernel, si: SwapDevice, folio: Folio, first: number): void {
+function swapinFolio(k: Kernel, si: SwapDevice, folio: Folio, first: number, targ: number): void {
   __folioSetLocked(folio);
   __folioSetSwapbacked(folio);
+  const shadow = swapShadowAt(k, targ);
   const r = swapCacheAddFolio(si, folio, swpEntry(si.type, first));
   if (r.err !== 0) throw new FoliolabError('EINVARIANT', `swapin_folio: swap_cache_add_folio failed (${r.err}) at offset ${first}`);
+  workingsetRefault(k, folio, shadow);
   lruAdd(k, folio);
   if (swapReadFolio(si, folio) !== 0) throw new FoliolabError('EIO', `swap_read_folio: mixed zeromap in folio at offset ${first} (SIGBUS)`);
 }
@@ -265,7 +271,7 @@ function swapVmaReadahead(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr
       }
       const f = allocAnonFolio(k, 0, false);
       if (f === null) continue;
-      swapinFolio(k, si, f, o);
+      swapinFolio(k, si, f, o, o);
       if (a === addr) {
         target = f;
         continue;
@@ -277,7 +283,7 @@ function swapVmaReadahead(k: Kernel, si: SwapDevice, vma: Vma, t: PteTable, addr
   }
   if (target !== null) return target;
   const f = allocOrder0(k, addr);
-  swapinFolio(k, si, f, off);
+  swapinFolio(k, si, f, off, off);
   return f;
 }
 
@@ -317,7 +323,7 @@ export function doSwapPage(k: Kernel, p: Proc, vma: Vma, t: PteTable, i: number,
     k.stats.count(VM.pgmajfault);
     if (k.config.swapSynchronousIo) {
       const { folio: f, first } = allocSwapFolio(k, si, vma, t, addr, off);
-      swapinFolio(k, si, f, first);
+      swapinFolio(k, si, f, first, off);
       folio = f;
     } else folio = swapVmaReadahead(k, si, vma, t, addr, off);
   }

@@ -16,6 +16,7 @@ import { emptyResult, shrinkFolioList, type ReclaimResult } from './reclaim.js';
 import { shrinkDeferredSplit } from './split.js';
 import { folioReferenced } from './referenced.js';
 import { VM } from './stats.js';
+import { MEMCG_SCENARIO, workingsetAgeNonresident } from './workingset.js';
 
 /*
  * Proactive reclaim (memory.reclaim of the scenario's memory cgroup) and node
@@ -46,12 +47,11 @@ import { VM } from './stats.js';
  * One lruvec: the scenario's memcg holds every folio (the oracle runs each
  * scenario in a fresh memory cgroup of its own, docs/ORACLE.md). No memory.low/min
  * protection, no demotion, no MGLRU (the oracle turns it off).
- * Departure: no shadow entries. 7.2.13 __remove_mapping leaves one
- * (workingset_eviction) and do_swap_page's swap-in reads it
- * (mm/workingset.c:workingset_refault), which activates the folio when its
- * refault distance fits the workingset and counts WORKINGSET_ACTIVATE, and
- * prepare_scan_control then forces deactivation. The model never activates a
- * refault; every record so far agrees (pgactivate is compared).
+ * Shadow entries (workingset.ts): __remove_mapping leaves one charged to the
+ * scenario's memcg (workingset_eviction), a swap-in may activate the folio
+ * (workingset_refault), and prepare_scan_control then lets the active anon
+ * list be aged while WORKINGSET_ACTIVATE_ANON differs from the snapshot the
+ * last reclaim took (snapshot_refaults).
  */
 
 const SWAP_CLUSTER_MAX = 32;
@@ -152,7 +152,7 @@ function canAgeAnonPages(k: Kernel): boolean {
  * these, and node reclaim, which targets the root, never scans here
  * (__node_reclaim), so the parents' costs are not kept.
  */
-function lruNoteCost(v: Lruvec, file: boolean, nrIo: number, nrRotated: number): void {
+export function lruNoteCost(v: Lruvec, file: boolean, nrIo: number, nrRotated: number): void {
   const cost = nrIo * SWAP_CLUSTER_MAX + nrRotated;
   if (cost === 0) return;
   if (file) v.fileCost += cost;
@@ -170,10 +170,10 @@ function prepareScanControl(k: Kernel, sc: ScanControl): void {
   sc.anonCost = v.anonCost;
   sc.fileCost = v.fileCost;
   if (!sc.forceDeactivate) {
-    // refaults (WORKINGSET_ACTIVATE_*) never move in the model: only inactive_is_low decides.
-    if (inactiveIsLow(v, LRU_INACTIVE_ANON)) sc.mayDeactivate |= DEACTIVATE_ANON;
+    // When refaults are being observed, a new workingset is being established: deactivate.
+    if (v.workingsetActivate[0] !== v.refaults[0] || inactiveIsLow(v, LRU_INACTIVE_ANON)) sc.mayDeactivate |= DEACTIVATE_ANON;
     else sc.mayDeactivate &= ~DEACTIVATE_ANON;
-    if (inactiveIsLow(v, LRU_INACTIVE_FILE)) sc.mayDeactivate |= DEACTIVATE_FILE;
+    if (v.workingsetActivate[1] !== v.refaults[1] || inactiveIsLow(v, LRU_INACTIVE_FILE)) sc.mayDeactivate |= DEACTIVATE_FILE;
     else sc.mayDeactivate &= ~DEACTIVATE_FILE;
   } else {
     sc.mayDeactivate = DEACTIVATE_ANON | DEACTIVATE_FILE;
@@ -244,7 +244,8 @@ function isolateLruFolios(k: Kernel, sc: ScanControl, nrToScan: number, lru: num
 /**
  * move_folios_to_lru(list): each folio back on the head of its list (an
  * unevictable one through folio_putback_lru), the isolation reference
- * dropped (a folio whose last it was is freed). Returns the pages moved.
+ * dropped (a folio whose last it was is freed); an active one ages the
+ * lruvec's nonresident pages (workingset_age_nonresident). Returns the pages moved.
  */
 function moveFoliosToLru(k: Kernel, list: Folio[]): number {
   let moved = 0;
@@ -264,6 +265,7 @@ function moveFoliosToLru(k: Kernel, list: Folio[]): number {
       folioSetLru(f);
     }
     moved += f.nr;
+    if ((f.mm.flags[f.head]! & FLAG.active.mask) !== 0) workingsetAgeNonresident(k, MEMCG_SCENARIO, f.nr);
   }
   return moved;
 }
@@ -277,7 +279,7 @@ function shrinkInactiveList(k: Kernel, sc: ScanControl, nrToScan: number, lru: n
   const res = sc.res;
   const reclaimedBefore = res.reclaimed;
   const pageoutBefore = res.pageout;
-  const ret = shrinkFolioList(k, list.reverse(), res, false);
+  const ret = shrinkFolioList(k, list.reverse(), res, false, MEMCG_SCENARIO);
   moveFoliosToLru(k, ret);
   const nrReclaimed = res.reclaimed - reclaimedBefore;
   k.stats.count(VM.pgsteal, nrReclaimed);
@@ -385,7 +387,8 @@ function doTryToFreePages(k: Kernel, sc: ScanControl): number {
       shrinkNode(k, sc);
       if (sc.nrReclaimed >= sc.nrToReclaim) break;
     } while (--sc.priority >= 0);
-    // snapshot_refaults: nothing moves them in the model.
+    // snapshot_refaults(): WORKINGSET_ACTIVATE_* as flushed.
+    k.lruvec.refaults.set(k.lruvec.workingsetActivate);
     if (sc.nrReclaimed !== 0) return sc.nrReclaimed;
     if (!sc.memcgFullWalk) {
       sc.priority = initialPriority;
