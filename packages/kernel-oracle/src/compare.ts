@@ -27,6 +27,10 @@ export const COMPARED_VMSTAT: readonly string[] = [
   'thp_deferred_split_page',
   'thp_swpout',
   'thp_swpout_fallback',
+  // refault detection (mm/workingset.c): every swap-in allocation, the recent ones, the restored ones
+  'workingset_refault_anon',
+  'workingset_activate_anon',
+  'workingset_restore_anon',
   // not nr_foll_pin_acquired/released: io_uring, the guest's FOLL_PIN, keeps one pin per large folio
   // (io_coalesce_buffer unpins the others), where pin_user_pages keeps one per page
 ];
