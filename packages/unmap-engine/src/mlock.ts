@@ -57,17 +57,33 @@ function mlockPteRange(k: Kernel, p: Proc, vma: Vma, start: number, end: number)
   }
 }
 
-/** mlock(2): VM_LOCKED, mlock present folios, populate. The caller validated coverage and capacity. */
+/**
+ * mlock(2): VM_LOCKED, mlock present folios, populate. The caller validated
+ * coverage and capacity. mlock_fixup (7.2.13 mm/mlock.c) walks the pages
+ * (mlock_vma_pages_range) only of a VMA whose flags change: mlocking a range
+ * already VM_LOCKED again counts no folio twice ("mlocking twice would be
+ * wrong"), so vmaModify's fixup, which runs only then, does it.
+ */
 export function doMlock(k: Kernel, p: Proc, start: number, end: number): void {
-  const vmas = vmaModify(p, start, end, (v) => (v.flags |= VM_LOCKED));
-  for (const v of vmas) mlockPteRange(k, p, v, Math.max(start, v.vmStart), Math.min(end, v.vmEnd));
+  vmaModify(
+    p,
+    start,
+    end,
+    (v) => (v.flags |= VM_LOCKED),
+    (v, s, e) => mlockPteRange(k, p, v, s, e),
+  );
   populate(k, p, start, end);
 }
 
-/** munlock(2): clear VM_LOCKED and munlock the present folios. */
+/** munlock(2): clear VM_LOCKED and munlock the present folios of each VMA that was locked (mlock_fixup, as above). */
 export function doMunlock(k: Kernel, p: Proc, start: number, end: number): void {
-  const vmas = vmaModify(p, start, end, (v) => (v.flags &= ~VM_LOCKED));
-  for (const v of vmas) mlockPteRange(k, p, v, Math.max(start, v.vmStart), Math.min(end, v.vmEnd));
+  vmaModify(
+    p,
+    start,
+    end,
+    (v) => (v.flags &= ~VM_LOCKED),
+    (v, s, e) => mlockPteRange(k, p, v, s, e),
+  );
 }
 
 /** __mm_populate(): populate_vma_page_range per VMA (gup.ts); PROT_NONE VMAs are not faulted in (vma_is_accessible). */
