@@ -23,6 +23,11 @@ describe('compareObservations', () => {
     expect(d.map((x) => [x.field, x.kernel, x.engine])).toEqual([['pswpout', 16, 15]]);
   });
 
+  it('a counter only the engine moved is compared too (the engine spells nr_swapcached nr_swapcache)', () => {
+    const d = compareObservations([step([], {})], [step([], { nr_swapcache: 16 })]);
+    expect(d.map((x) => [x.field, x.kernel, x.engine])).toEqual([['nr_swapcached', 0, 16]]);
+  });
+
   it('a page present on one side only', () => {
     const d = compareObservations([step(swapRun(512))], [step([])]);
     expect(d[0]).toMatchObject({ field: 'kind', kernel: 'swap', engine: 'none' });

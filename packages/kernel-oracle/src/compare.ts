@@ -97,9 +97,11 @@ export interface CompareOptions {
   calls?: boolean;
 }
 
+/** Counter names in the kernel's spelling that either side moved (an engine alias counts as its kernel name). */
 function counterKeys(kernel: Record<string, number>, engine: Record<string, number>): string[] {
   const keys = new Set<string>();
-  for (const k of [...Object.keys(kernel), ...Object.keys(engine)]) {
+  for (const raw of [...Object.keys(kernel), ...Object.keys(engine)]) {
+    const k = KERNEL_NAME[raw] ?? raw;
     const m = /^mthp\.[^.]+\.(.*)$/.exec(k);
     if (m !== null ? COMPARED_MTHP.includes(m[1]!) : COMPARED_VMSTAT.includes(k) || Object.values(KERNEL_NAME).includes(k)) keys.add(k);
   }
